@@ -1,0 +1,33 @@
+//! # diffusion_planner
+//!
+//! Plans robot motion with a conditional diffusion model: one batch of K candidate trajectories
+//! is sampled (DDIM or DDPM, classifier-free guidance on a mode label), scored (limits,
+//! collisions, goal error, smoothness, mode-interpolation score), grouped into modes, and one is
+//! chosen, staying in the current mode while it remains valid.
+//!
+//! Layout (see `docs/ARCHITECTURE.md`):
+//! - [`model`]: the 1-D conditional U-Net of Diffusion Policy (LeRobot tensor names), the
+//!   denoiser with its optional mode-label embedding, and the model folder format.
+//! - [`diffusion`]: noise schedules, DDPM and DDIM steps as diffusers computes them,
+//!   classifier-free guidance and the batched, seeded sampler.
+//! - [`robot`]: planar serial arm kinematics, joint limits and collision geometry.
+//! - [`planning`]: observation, condition vector, scoring, modes, selection, timing, plans.
+//! - [`task`]: the reference task (planar arm around an obstacle), expert demonstrations.
+//! - [`train`]: dataset, training loop, EMA, checkpoints.
+//! - `ros` (feature `ros`): the only module that uses r2r.
+//!
+//! The core (everything but `ros`) has no ROS types and builds with `--no-default-features`.
+
+pub mod device;
+pub mod diffusion;
+pub mod error;
+pub mod model;
+pub mod planning;
+pub mod robot;
+pub mod task;
+pub mod train;
+
+#[cfg(feature = "ros")]
+pub mod ros;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The ROS 2 node (r2r). The only module that touches ROS types.
