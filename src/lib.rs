@@ -14,6 +14,7 @@
 //! - [`planning`]: observation, condition vector, scoring, modes, selection, timing, plans.
 //! - [`task`]: the reference task (planar arm around an obstacle), expert demonstrations.
 //! - [`train`]: dataset, training loop, EMA, checkpoints.
+//! - [`experiments`]: the seed experiments on toy data (`dplan modes`).
 //! - `ros` (feature `ros`): the only module that uses r2r.
 //!
 //! The core (everything but `ros`) has no ROS types and builds with `--no-default-features`.
@@ -21,6 +22,7 @@
 pub mod device;
 pub mod diffusion;
 pub mod error;
+pub mod experiments;
 pub mod model;
 pub mod planning;
 pub mod robot;
