@@ -25,6 +25,7 @@ pub mod error;
 pub mod experiments;
 pub mod model;
 pub mod planning;
+pub mod plot;
 pub mod robot;
 pub mod task;
 pub mod train;
