@@ -1,1 +1,3 @@
-//! TODO(skeleton)
+//! Training: dataset, training loop, EMA, checkpoints.
+
+pub mod optim;
