@@ -1,3 +1,4 @@
 //! Training: dataset, training loop, EMA, checkpoints.
 
+pub mod dataset;
 pub mod optim;
