@@ -339,3 +339,14 @@ fn normalisation_round_trips_and_guards_constant_entries() {
     assert_eq!(spec.modes.as_ref().unwrap().label_of("right"), Some(1));
     assert_eq!(spec.modes.as_ref().unwrap().null_label(), 2);
 }
+
+#[test]
+fn documented_example_is_a_valid_model_yaml() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/MODEL_FORMAT.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    let start = doc.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let spec = ModelSpec::from_yaml_str(&doc[start..end], &doc_path).unwrap();
+    assert_eq!(spec.unet_config().global_cond_dim, 7 + 16);
+    assert_eq!(spec.condition.term_range("obstacle_xyr_m"), Some(4..7));
+}
