@@ -1,1 +1,29 @@
-//! TODO(skeleton)
+//! The denoiser: Diffusion Policy's 1-D conditional U-Net (Chi et al. 2023) with LeRobot 0.4.4's
+//! tensor names, an optional mode-label embedding for classifier-free guidance, and the model
+//! folder format (`model.yaml` + `model.safetensors`, see `docs/MODEL_FORMAT.md`).
+//!
+//! - [`UnetConfig`], [`ConditionalUnet1d`]: the network (`diffusion.unet.*` tensors).
+//! - [`Denoiser`]: U-Net + `mode_embedding.weight`; predicts epsilon (or x0) for a noisy batch.
+//! - [`ModelSpec`]: `model.yaml`, with the min/max normalisation of actions and conditions.
+//! - [`LoadedModel::load`], [`save_model_folder`]: read and write a model folder with checks.
+
+mod blocks;
+mod config;
+mod denoiser;
+mod folder;
+mod ops;
+mod spec;
+mod unet;
+
+pub use config::UnetConfig;
+pub use denoiser::{Denoiser, ModeEmbeddingConfig, MODE_EMBEDDING_PREFIX};
+pub use folder::{
+    check_tensors, expected_tensors, mode_embedding_config, save_model_folder,
+    save_model_folder_varmap, sha256_file, LoadedModel,
+};
+pub use spec::{
+    ActionSpec, BetaSchedule, ConditionSpec, ConditionTerm, ModeSpec, ModelSpec, NetworkSpec,
+    PredictionType, ScheduleSpec, TrainingProvenance, WeightsSpec, ANY_MODE, MODEL_FORMAT_VERSION,
+    MODEL_WEIGHTS, MODEL_YAML,
+};
+pub use unet::{ConditionalUnet1d, UNET_PREFIX};

@@ -1,0 +1,138 @@
+//! The U-Net's building blocks, named as LeRobot's `DiffusionConv1dBlock` and
+//! `DiffusionConditionalResidualBlock1d` (`lerobot/policies/diffusion/modeling_diffusion.py`).
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::ops::{self, Conv1d};
+
+/// `Conv1d(k, padding k/2) -> GroupNorm -> Mish`; tensors `block.0.{weight,bias}` (conv) and
+/// `block.1.{weight,bias}` (GroupNorm).
+#[derive(Debug, Clone)]
+pub(crate) struct Conv1dBlock {
+    conv: Conv1d,
+    norm: candle_nn::GroupNorm,
+}
+
+impl Conv1dBlock {
+    pub(crate) fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: usize,
+        n_groups: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let vb = vb.pp("block");
+        let conv = Conv1d::new(
+            in_channels,
+            out_channels,
+            kernel_size,
+            1,
+            kernel_size / 2,
+            vb.pp("0"),
+        )?;
+        let norm = ops::group_norm(n_groups, out_channels, vb.pp("1"))?;
+        Ok(Self { conv, norm })
+    }
+}
+
+impl Module for Conv1dBlock {
+    /// x: (B, in, T) -> (B, out, T)
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::mish(&self.norm.forward(&self.conv.forward(x)?)?)
+    }
+}
+
+/// Residual block with FiLM conditioning: `conv1`, `cond_encoder.1` (Linear after a Mish),
+/// `conv2`, and `residual_conv` (1x1 conv, only when the channel count changes).
+#[derive(Debug, Clone)]
+pub(crate) struct ConditionalResidualBlock1d {
+    conv1: Conv1dBlock,
+    cond_encoder: candle_nn::Linear,
+    conv2: Conv1dBlock,
+    residual_conv: Option<Conv1d>,
+    out_channels: usize,
+    use_film_scale_modulation: bool,
+}
+
+/// Sizes shared by every residual block of one U-Net.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockSizes {
+    pub(crate) cond_dim: usize,
+    pub(crate) kernel_size: usize,
+    pub(crate) n_groups: usize,
+    pub(crate) use_film_scale_modulation: bool,
+}
+
+impl ConditionalResidualBlock1d {
+    pub(crate) fn new(
+        in_channels: usize,
+        out_channels: usize,
+        sizes: BlockSizes,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let conv1 = Conv1dBlock::new(
+            in_channels,
+            out_channels,
+            sizes.kernel_size,
+            sizes.n_groups,
+            vb.pp("conv1"),
+        )?;
+        let cond_channels = if sizes.use_film_scale_modulation {
+            2 * out_channels
+        } else {
+            out_channels
+        };
+        let cond_encoder =
+            candle_nn::linear(sizes.cond_dim, cond_channels, vb.pp("cond_encoder").pp("1"))?;
+        let conv2 = Conv1dBlock::new(
+            out_channels,
+            out_channels,
+            sizes.kernel_size,
+            sizes.n_groups,
+            vb.pp("conv2"),
+        )?;
+        let residual_conv = if in_channels != out_channels {
+            Some(Conv1d::new(
+                in_channels,
+                out_channels,
+                1,
+                1,
+                0,
+                vb.pp("residual_conv"),
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            conv1,
+            cond_encoder,
+            conv2,
+            residual_conv,
+            out_channels,
+            use_film_scale_modulation: sizes.use_film_scale_modulation,
+        })
+    }
+
+    /// x: (B, in, T), cond: (B, cond_dim) -> (B, out, T)
+    ///
+    /// FiLM: the Linear's output is `[scale (out), bias (out)]`, applied as `scale * h + bias`
+    /// (or `h + bias` without scale modulation).
+    pub(crate) fn forward(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
+        let h = self.conv1.forward(x)?;
+        // (B, cond_channels) -> (B, cond_channels, 1)
+        let embed = self.cond_encoder.forward(&ops::mish(cond)?)?.unsqueeze(2)?;
+        let h = if self.use_film_scale_modulation {
+            let scale = embed.narrow(1, 0, self.out_channels)?;
+            let bias = embed.narrow(1, self.out_channels, self.out_channels)?;
+            h.broadcast_mul(&scale)?.broadcast_add(&bias)?
+        } else {
+            h.broadcast_add(&embed)?
+        };
+        let h = self.conv2.forward(&h)?;
+        match &self.residual_conv {
+            Some(conv) => h + conv.forward(x)?,
+            None => h + x,
+        }
+    }
+}
