@@ -267,7 +267,11 @@ impl NoiseSchedule {
                 found: noise.dims().to_vec(),
             });
         }
-        let b = x0.dims().first().copied().unwrap_or(0);
+        let Some(&b) = x0.dims().first() else {
+            return Err(Error::Invalid(
+                "add_noise: x0 must be (B, ...), found a scalar".to_string(),
+            ));
+        };
         if timesteps.dims() != [b] {
             return Err(Error::Shape {
                 what: "add_noise: timesteps".into(),
@@ -398,6 +402,13 @@ mod tests {
         let bad = Tensor::new(&[0u32, 100], &Device::Cpu).unwrap();
         let err = s.add_noise(&x0, &noise, &bad).unwrap_err().to_string();
         assert!(err.contains("100"), "{err}");
+        let scalar = Tensor::new(1.0f32, &Device::Cpu).unwrap();
+        assert!(s.add_noise(&scalar, &scalar, &t).is_err());
+        let err = s
+            .add_noise(&x0, &noise, &t.narrow(0, 0, 1).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timesteps") && err.contains("[1]"), "{err}");
     }
 
     proptest! {
