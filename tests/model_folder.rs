@@ -273,7 +273,7 @@ fn spec_validation_names_the_key() {
         ("modes.embed_dim", |s| {
             s.modes.as_mut().unwrap().embed_dim = 0
         }),
-        ("scheduler.beta_start", |s| s.scheduler.beta_end = 1e-5),
+        ("scheduler.beta_end", |s| s.scheduler.beta_end = 1e-5),
         ("scheduler.clip_sample_range", |s| {
             s.scheduler.clip_sample_range = 0.0
         }),

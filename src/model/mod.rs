@@ -22,8 +22,7 @@ pub use folder::{
     save_model_folder_varmap, sha256_file, LoadedModel,
 };
 pub use spec::{
-    ActionSpec, BetaSchedule, ConditionSpec, ConditionTerm, ModeSpec, ModelSpec, NetworkSpec,
-    PredictionType, ScheduleSpec, TrainingProvenance, WeightsSpec, ANY_MODE, MODEL_FORMAT_VERSION,
-    MODEL_WEIGHTS, MODEL_YAML,
+    ActionSpec, ConditionSpec, ConditionTerm, ModeSpec, ModelSpec, NetworkSpec, TrainingProvenance,
+    WeightsSpec, ANY_MODE, MODEL_FORMAT_VERSION, MODEL_WEIGHTS, MODEL_YAML,
 };
 pub use unet::{ConditionalUnet1d, UNET_PREFIX};

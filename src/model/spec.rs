@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::UnetConfig;
+use crate::diffusion::SchedulerConfig;
 use crate::robot::RobotDescription;
 use crate::{Error, Result};
 
@@ -43,7 +44,7 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modes: Option<ModeSpec>,
     /// Noise schedule the model was trained with (diffusers' names).
-    pub scheduler: ScheduleSpec,
+    pub scheduler: SchedulerConfig,
     /// The robot the model plans for.
     pub robot: RobotDescription,
     /// Where the weights came from.
@@ -110,48 +111,6 @@ pub struct ModeSpec {
     pub names: Vec<String>,
     /// Size of the label embedding appended to the condition.
     pub embed_dim: usize,
-}
-
-/// diffusers' `beta_schedule`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BetaSchedule {
-    /// `linear`: betas evenly spaced from `beta_start` to `beta_end`.
-    Linear,
-    /// `scaled_linear`: square of evenly spaced square roots.
-    ScaledLinear,
-    /// `squaredcos_cap_v2`: the cosine schedule (Nichol & Dhariwal), betas capped at 0.999.
-    SquaredcosCapV2,
-}
-
-/// What the network predicts (diffusers' `prediction_type`; the two LeRobot supports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PredictionType {
-    /// The added noise.
-    Epsilon,
-    /// The clean sample x0.
-    Sample,
-}
-
-/// Training noise schedule, with diffusers' key names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleSpec {
-    /// Number of diffusion steps in training (timesteps 0 .. n-1).
-    pub num_train_timesteps: usize,
-    /// Beta schedule.
-    pub beta_schedule: BetaSchedule,
-    /// First beta (linear schedules; recorded but unused by `squaredcos_cap_v2`).
-    pub beta_start: f64,
-    /// Last beta (linear schedules; recorded but unused by `squaredcos_cap_v2`).
-    pub beta_end: f64,
-    /// Clip the predicted x0 to `[-clip_sample_range, clip_sample_range]` in each step.
-    pub clip_sample: bool,
-    /// Clipping range (> 0).
-    pub clip_sample_range: f64,
-    /// What the network predicts.
-    pub prediction_type: PredictionType,
 }
 
 /// Where the weights came from.
@@ -434,7 +393,13 @@ impl ModelSpec {
             ));
         }
 
-        self.scheduler.validate()?;
+        self.scheduler.validate().map_err(|e| match e {
+            Error::Config { key, reason } => Error::Config {
+                key: format!("scheduler.{key}"),
+                reason,
+            },
+            other => other,
+        })?;
 
         self.robot.validate()?;
         let robot_joints = self.robot.joint_names();
@@ -510,47 +475,5 @@ impl ModelSpec {
     pub fn to_yaml_string(&self) -> Result<String> {
         serde_yaml::to_string(self)
             .map_err(|e| Error::Invalid(format!("cannot write model.yaml: {e}")))
-    }
-}
-
-impl ScheduleSpec {
-    /// Checks the values; keys are prefixed with `scheduler.`.
-    pub fn validate(&self) -> Result<()> {
-        if self.num_train_timesteps == 0 {
-            return Err(Error::config(
-                "scheduler.num_train_timesteps",
-                "must be > 0",
-            ));
-        }
-        if !(self.beta_start > 0.0 && self.beta_start < self.beta_end && self.beta_end < 1.0) {
-            return Err(Error::config(
-                "scheduler.beta_start",
-                format!(
-                    "need 0 < beta_start < beta_end < 1, found {} and {}",
-                    self.beta_start, self.beta_end
-                ),
-            ));
-        }
-        if !(self.clip_sample_range > 0.0 && self.clip_sample_range.is_finite()) {
-            return Err(Error::config(
-                "scheduler.clip_sample_range",
-                "must be finite and > 0",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Diffusion Policy's settings (LeRobot's defaults): 100 steps, `squaredcos_cap_v2`,
-    /// clipping to [-1, 1], epsilon prediction.
-    pub fn diffusion_policy() -> Self {
-        Self {
-            num_train_timesteps: 100,
-            beta_schedule: BetaSchedule::SquaredcosCapV2,
-            beta_start: 1e-4,
-            beta_end: 0.02,
-            clip_sample: true,
-            clip_sample_range: 1.0,
-            prediction_type: PredictionType::Epsilon,
-        }
     }
 }

@@ -1,9 +1,10 @@
 //! Shared helpers for the model tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use diffusion_planner::diffusion::SchedulerConfig;
 use diffusion_planner::model::{
-    ActionSpec, ConditionSpec, ConditionTerm, ModelSpec, NetworkSpec, ScheduleSpec,
-    TrainingProvenance, WeightsSpec, MODEL_FORMAT_VERSION, MODEL_WEIGHTS,
+    ActionSpec, ConditionSpec, ConditionTerm, ModelSpec, NetworkSpec, TrainingProvenance,
+    WeightsSpec, MODEL_FORMAT_VERSION, MODEL_WEIGHTS,
 };
 use diffusion_planner::robot::RobotDescription;
 
@@ -47,7 +48,7 @@ pub fn spec(
             max: vec![3.0, 2.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.2],
         },
         modes: None,
-        scheduler: ScheduleSpec::diffusion_policy(),
+        scheduler: SchedulerConfig::default(),
         robot: RobotDescription::planar_2link(),
         training: TrainingProvenance {
             steps: 0,
