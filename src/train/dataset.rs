@@ -17,6 +17,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::robot::RobotDescription;
 use crate::{Error, Result};
 
 /// Version of the data file layout written by this crate.
@@ -42,6 +43,8 @@ pub struct DatasetInfo {
     pub horizon: usize,
     /// Joint names, in path column order.
     pub joints: Vec<String>,
+    /// The robot the paths were planned for.
+    pub robot: RobotDescription,
     /// Condition terms in vector order.
     pub condition_terms: Vec<TermInfo>,
     /// Mode label names; label `i` is `mode_names[i]`.
@@ -261,7 +264,8 @@ mod tests {
         DatasetInfo {
             format_version: DATASET_FORMAT_VERSION,
             horizon: 3,
-            joints: vec!["a".into(), "b".into()],
+            joints: vec!["shoulder".into(), "elbow".into()],
+            robot: RobotDescription::planar_2link(),
             condition_terms: vec![TermInfo {
                 name: "goal_position".into(),
                 dim: 2,
