@@ -11,6 +11,14 @@ Writes, for each of two small networks (`unet` and `unet_noscale`):
       x_t12, t_t12, cond_t12, out_t12 (B=2, horizon 12; `unet` only, see below).
 `tests/unet_golden.rs` loads both with candle and compares to <= 1e-4 max abs error.
 
+And, for `unet` only, gradients for training (`tests/unet_grad.rs`):
+  tests/fixtures/unet_grads.safetensors
+      x (3,T,A), t (3,) i64, cond (3,G), r (3,T,A): inputs and a fixed random weighting;
+      loss () = sum(unet(x, t, cond) * r);
+      grad.x, grad.cond: d loss / d input;
+      grad.<parameter name>: d loss / d parameter for every parameter, under the state-dict
+      names of `unet_weights.safetensors` (prefix `diffusion.unet.`).
+
 Networks:
 - `unet`:         down_dims (16,32,64), step embed 32, kernel 5, n_groups 8, FiLM scale+bias,
                   action dim 2, global cond 8, horizon 16 (LeRobot's default layout, scaled down).
@@ -100,11 +108,33 @@ def write(name, unet, action_dim, cond_dim, horizon, extra_horizon=None):
     print(f"{name}: {len(state)} tensors, {n_params} parameters, out_b3 std {golden['out_b3'].std():.3f}")
 
 
+def write_grads(unet, batch, horizon, action_dim, cond_dim):
+    """Gradients of loss = sum(out * r) w.r.t. the inputs and every parameter, at batch 3."""
+    x = torch.randn(batch, horizon, action_dim)
+    t = torch.tensor([3, 51, 97], dtype=torch.long)
+    cond = torch.randn(batch, cond_dim)
+    r = torch.randn(batch, horizon, action_dim)
+    xg = x.clone().requires_grad_(True)
+    cg = cond.clone().requires_grad_(True)
+    unet.zero_grad()
+    loss = (unet(xg, t, global_cond=cg) * r).sum()
+    loss.backward()
+    tensors = {"x": x, "t": t, "cond": cond, "r": r, "loss": loss.detach(),
+               "grad.x": xg.grad, "grad.cond": cg.grad}
+    for name, p in unet.named_parameters():
+        tensors["grad." + PREFIX + name] = p.grad
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT_DIR / "unet_grads.safetensors"))
+    biggest = max(v.abs().max().item() for k, v in tensors.items() if k.startswith("grad."))
+    print(f"unet grads: loss {loss.item():.4f}, {len(tensors) - 5} gradients, max |grad| {biggest:.3f}")
+
+
 def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
     unet = build((16, 32, 64), 32, 5, 8, True, action_dim=2, cond_dim=8, horizon=16)
     write("unet", unet, action_dim=2, cond_dim=8, horizon=16, extra_horizon=12)
+    torch.manual_seed(13)
+    write_grads(unet, batch=3, horizon=16, action_dim=2, cond_dim=8)
     torch.manual_seed(11)
     unet = build((8, 16), 16, 3, 4, False, action_dim=3, cond_dim=5, horizon=8)
     write("unet_noscale", unet, action_dim=3, cond_dim=5, horizon=8)

@@ -3,7 +3,15 @@
 //! replace them without touching the network code.
 //!
 //! Everything here is plain candle tensor ops: it runs on any device (CPU, CUDA) and has
-//! gradients, so training uses the same code.
+//! gradients, so training uses the same code. The inference-only CPU kernels are in
+//! [`super::cpu`].
+//!
+//! Gradients and candle-core 0.11.1: its conv1d backward computes the input gradient with
+//! `conv_transpose1d`, which is wrong for batch > 1 with padding 0, overflows (a panic in debug
+//! builds) when `l_in - 1 < 2 padding`, and `conv_transpose1d` itself has no backward. So when a
+//! convolution's input or weight tracks gradients it is computed here as unfold (zero padding and
+//! `k` shifted narrows) + matmul, whose backward is made of narrow, cat and matmul only; the
+//! upsample is a conv1d (polyphase), and 1x1 convolutions are a matmul.
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -21,6 +29,10 @@ pub(crate) fn mish(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `nn.Conv1d` with bias. Weight `(out, in, k)` and bias `(out,)` under `weight` / `bias`.
+///
+/// A 1x1 convolution (k = 1, stride 1, no padding) is computed as a matrix product over the
+/// channels: exact, faster, and it keeps candle's conv1d backward off its input-gradient path
+/// (`conv_transpose1d` with padding 0, wrong for batch > 1 in candle-core 0.11.1).
 #[derive(Debug, Clone)]
 pub(crate) struct Conv1d {
     weight: Tensor,
@@ -61,22 +73,112 @@ impl Conv1d {
             stride,
         })
     }
+
+    /// Weight `(out, in, k)`.
+    pub(crate) fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// Bias `(1, out, 1)`.
+    pub(crate) fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// `(padding, stride)`.
+    pub(crate) fn padding_stride(&self) -> (usize, usize) {
+        (self.padding, self.stride)
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.weight.dim(2).ok() == Some(1) && self.padding == 0 && self.stride == 1
+    }
 }
 
 impl Module for Conv1d {
     /// x: (B, in, L) -> (B, out, (L + 2 padding - k) / stride + 1)
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv1d(&self.weight, self.padding, self.stride, 1, 1)?
-            .broadcast_add(&self.bias)
+        let y = if self.is_pointwise() {
+            pointwise_conv(x, &self.weight)?
+        } else {
+            conv1d(x, &self.weight, self.padding, self.stride)?
+        };
+        y.broadcast_add(&self.bias)
     }
+}
+
+/// A 1x1 convolution without bias as a matrix product: x (B, in, L), w (out, in, 1) ->
+/// (B, out, L). The weight is broadcast over the batch (stride 0), not copied.
+pub(crate) fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (b, _, _) = x.dims3()?;
+    let (out, inp, _) = w.dims3()?;
+    let w = w.reshape((out, inp))?.broadcast_as((b, out, inp))?;
+    w.matmul(&x.contiguous()?)
+}
+
+/// Cross-correlation without bias, as PyTorch's `conv1d`: x (B, in, L), w (out, in, k) ->
+/// (B, out, L_out), `L_out = (L + 2 padding - k) / stride + 1`.
+///
+/// With gradients tracked (training) this is [`conv1d_unfold`]; otherwise candle's conv1d
+/// (whose forward is right; only its backward is not, see the module docs).
+pub(crate) fn conv1d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+    if x.track_op() || w.track_op() {
+        conv1d_unfold(x, w, padding, stride)
+    } else {
+        x.conv1d(w, padding, stride, 1, 1)
+    }
+}
+
+/// [`conv1d`] as unfold + matmul, from differentiable ops whose backward is right for any batch:
+/// the zero-padded input's `k` shifted (and strided) views are stacked into columns
+/// `(B, in * k, L_out)` (row `i * k + j`, the weight's own layout) and multiplied by the weight
+/// `(out, in * k)`.
+pub(crate) fn conv1d_unfold(
+    x: &Tensor,
+    w: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> Result<Tensor> {
+    let (b, c_in, l) = x.dims3()?;
+    let (c_out, c_in_w, k) = w.dims3()?;
+    if c_in != c_in_w || stride == 0 || l + 2 * padding < k {
+        candle_core::bail!(
+            "conv1d: input {:?}, weight {:?}, padding {padding}, stride {stride} do not fit",
+            x.dims(),
+            w.dims()
+        );
+    }
+    let l_out = (l + 2 * padding - k) / stride + 1;
+    // Every view j .. j + stride * l_out must fit: extra zeros on the right (never selected).
+    let right = (k - 1 + stride * l_out).saturating_sub(l + 2 * padding) + padding;
+    let xp = x.pad_with_zeros(2, padding, right)?;
+    let taps = (0..k)
+        .map(|j| {
+            let view = xp.narrow(2, j, stride * l_out)?;
+            if stride == 1 {
+                Ok(view)
+            } else {
+                view.reshape((b, c_in, l_out, stride))?
+                    .narrow(3, 0, 1)?
+                    .squeeze(3)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // (B, in, k, L_out) -> (B, in * k, L_out)
+    let cols = Tensor::stack(&taps, 2)?.reshape((b, c_in * k, l_out))?;
+    w.reshape((c_out, c_in * k))?
+        .broadcast_as((b, c_out, c_in * k))?
+        .matmul(&cols)
 }
 
 /// `nn.ConvTranspose1d(c, c, 4, stride 2, padding 1)`, the U-Net's upsample: `(B, C, L) ->
 /// (B, C, 2L)`. Weight `(in, out, k)` (PyTorch's layout for transposed convolutions).
 ///
-/// candle-core 0.11.1's `conv_transpose1d` is wrong for batch > 1 with padding 0 (see
-/// `reference/cpu-performance.md`); padding 1 takes another path and is tested at B = 3 against
-/// PyTorch in `tests/unet_golden.rs`.
+/// Computed as an exact polyphase equivalent from differentiable ops, because candle-core
+/// 0.11.1's `conv_transpose1d` has no backward (and is wrong for batch > 1 with padding 0).
+/// With `y[o, 2l + k - 1] += x[i, l] w[i, o, k]`:
+/// `y[2m] = x[m] w_1 + x[m-1] w_3` and `y[2m+1] = x[m+1] w_0 + x[m] w_2`, i.e. one conv1d
+/// (kernel 3, padding 1) with `2C` output channels, kernel `[w_3, w_1, 0]` for the even phase
+/// and `[0, w_2, w_0]` for the odd one, then the two phases interleaved.
 #[derive(Debug, Clone)]
 pub(crate) struct Upsample1d {
     weight: Tensor,
@@ -110,12 +212,37 @@ impl Upsample1d {
             bias,
         })
     }
+
+    /// Bias `(1, C, 1)`.
+    pub(crate) fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The polyphase conv1d kernel `(2C, C, 3)`: rows `0..C` the even outputs, `C..2C` the odd
+    /// ones. Built from the weight on every call (differentiable, and never stale when the
+    /// weight is a training variable).
+    pub(crate) fn polyphase_kernel(&self) -> Result<Tensor> {
+        let (c_in, c_out, _) = self.weight.dims3()?;
+        // (out, in, 4)
+        let wt = self.weight.transpose(0, 1)?;
+        let tap = |k: usize| wt.narrow(2, k, 1);
+        let zero = Tensor::zeros((c_out, c_in, 1), self.weight.dtype(), self.weight.device())?;
+        let even = Tensor::cat(&[&tap(3)?, &tap(1)?, &zero], 2)?;
+        let odd = Tensor::cat(&[&zero, &tap(2)?, &tap(0)?], 2)?;
+        Tensor::cat(&[&even, &odd], 0)
+    }
 }
 
 impl Module for Upsample1d {
     /// x: (B, C, L) -> (B, C, 2L)
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv_transpose1d(&self.weight, Self::PADDING, 0, Self::STRIDE, 1, 1)?
+        let (b, c, l) = x.dims3()?;
+        // (B, 2C, L) -> (B, 2, C, L) -> (B, C, L, 2) -> (B, C, 2L)
+        let phases = conv1d(x, &self.polyphase_kernel()?, 1, 1)?;
+        phases
+            .reshape((b, 2, c, l))?
+            .permute((0, 2, 3, 1))?
+            .reshape((b, c, 2 * l))?
             .broadcast_add(&self.bias)
     }
 }
@@ -195,6 +322,43 @@ mod tests {
         assert!((emb[1][0] - 10f32.sin()).abs() < 1e-6);
         assert!((emb[1][3] - (10.0f32 * 1e-4).sin()).abs() < 1e-6);
         assert!((emb[1][4] - 10f32.cos()).abs() < 1e-6);
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn unfold_conv_and_pointwise_conv_match_candle_conv1d_at_batch_3() {
+        let dev = Device::Cpu;
+        // (in, out, k, padding, stride, L): the U-Net's convolutions, odd and even lengths.
+        for (c_in, c_out, k, padding, stride, l) in [
+            (3, 5, 5, 2, 1, 8),
+            (4, 4, 3, 1, 2, 8),
+            (4, 4, 3, 1, 2, 7),
+            (2, 6, 5, 2, 1, 4),
+            (6, 2, 1, 0, 1, 9),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (3, c_in, l), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (c_out, c_in, k), &dev).unwrap();
+            let want = x.conv1d(&w, padding, stride, 1, 1).unwrap();
+            let got = conv1d_unfold(&x, &w, padding, stride).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            assert!(max_diff(&got, &want) < 1e-5, "k {k} stride {stride} L {l}");
+            if k == 1 {
+                let got = pointwise_conv(&x, &w).unwrap();
+                assert!(max_diff(&got, &want) < 1e-5);
+            }
+        }
     }
 
     #[test]
