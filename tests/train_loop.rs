@@ -100,7 +100,7 @@ fn loss_falls_and_the_model_folder_loads() {
     assert_eq!(summary.steps, 300);
     let l = losses(dir.path());
     assert_eq!(l.len(), 60);
-    assert!(l[59] < 0.7 * l[0], "loss did not fall: {l:?}");
+    assert!(l[59] < 0.4 * l[0], "loss did not fall: {l:?}");
     let model = LoadedModel::load(&dir.path().join("out"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(model.spec().training.steps, 300);
     assert_eq!(model.spec().modes.as_ref().unwrap().names, ["up", "down"]);
