@@ -1,1 +1,47 @@
-//! TODO(skeleton)
+//! From an observation to a plan: the multimodal planning pipeline, free of ROS and candle types.
+//!
+//! ```text
+//! ObservationInput --validate--> Observation --condition_vector--> [f32]
+//!   --CandidateSource::sample--> CandidateBatch (K paths, T x D, + x0 variance)
+//!   --anchor at the start, score_candidate--> scores + RejectReasons (valid iff none)
+//!   --cluster (valid only)--> modes --select (hysteresis, Mass | Cost)--> chosen path
+//!   --time_parameterize (from the commanded state) + verify--> Plan
+//! ```
+//! [`Planner`] glues the stages and keeps the selection memory between calls.
+
+mod condition;
+mod config;
+mod modes;
+mod observation;
+mod plan;
+mod planner;
+mod scoring;
+mod selection;
+mod source;
+mod synthetic;
+mod timing;
+
+#[cfg(test)]
+mod tests;
+
+pub use condition::{condition_dim, condition_vector, conditioned_obstacle, ConditionTerm};
+pub use config::PlannerConfig;
+pub use modes::{cluster, path_distance_rad, Clustering, Mode};
+pub use observation::{
+    CommandedState, ModeRequest, Observation, ObservationError, ObservationInput,
+    ObservationStamps, StateKind,
+};
+pub use plan::{hermite, segment_extrema, Plan, PlanPoint};
+pub use planner::{
+    CandidateReport, ModeSummary, PathLabeller, PlanError, PlanOutcome, PlanTimings, Planner,
+};
+pub use scoring::{
+    score_candidate, smoothness_rad2, CandidateScores, CostWeights, RejectReason, ScoringConfig,
+};
+pub use selection::{
+    remainder, select, Selection, SelectionConfig, SelectionPolicy, SelectionReason,
+    SelectorState,
+};
+pub use source::{CandidateBatch, CandidateSource};
+pub use synthetic::{SyntheticBundle, SyntheticSource};
+pub use timing::{time_parameterize, TimingConfig, TimingError, MIN_SEGMENT_SECS};

@@ -1,0 +1,290 @@
+//! Scores of one candidate path and the reasons it is rejected. A candidate is valid iff it has
+//! no [`RejectReason`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::robot::{distance, CircleObstacle, JointPath, PlanarArm};
+
+/// Weights of the selection cost `path_length * length_rad + smoothness * smoothness_rad2 +
+/// goal_error * goal_error_m` (all >= 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostWeights {
+    /// Per radian of joint-space path length.
+    pub path_length: f64,
+    /// Per rad² of summed squared third differences.
+    pub smoothness: f64,
+    /// Per metre of end-effector distance to the goal at the last waypoint.
+    pub goal_error: f64,
+}
+
+impl Default for CostWeights {
+    fn default() -> Self {
+        CostWeights {
+            path_length: 1.0,
+            smoothness: 10.0,
+            goal_error: 10.0,
+        }
+    }
+}
+
+/// Thresholds and weights used by [`score_candidate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoringConfig {
+    /// Largest end-effector distance to the goal at the last waypoint, metres.
+    pub goal_tolerance_m: f64,
+    /// Largest distance between a candidate's first waypoint and the start configuration, rad.
+    pub max_start_error_rad: f64,
+    /// Largest x̂0 variance; `None` disables the hallucination check.
+    pub hallucination_threshold: Option<f64>,
+    pub weights: CostWeights,
+}
+
+/// Everything measured about one candidate (NaN where a non-finite path made it meaningless).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CandidateScores {
+    /// End-effector distance to the goal at the last waypoint, metres.
+    pub goal_error_m: f64,
+    /// Joint-space path length, radians.
+    pub path_length_rad: f64,
+    /// Sum over waypoints of the squared norm of the third difference, rad².
+    pub smoothness_rad2: f64,
+    /// The sampler's x̂0 variance (hallucination score).
+    pub x0_variance: f64,
+    /// Distance from the sampled first waypoint to the start configuration, radians (the path
+    /// is anchored at the start before everything else is measured).
+    pub start_error_rad: f64,
+    /// Smallest signed clearance at the waypoints, metres; `None` without obstacles.
+    pub min_clearance_m: Option<f64>,
+    /// The selection cost (see [`CostWeights`]).
+    pub cost: f64,
+}
+
+/// Why a candidate cannot be executed.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RejectReason {
+    #[error("path has NaN or infinite positions")]
+    NonFinite,
+    #[error("first waypoint is {error_rad:.3} rad from the start (limit {limit_rad} rad)")]
+    StartError { error_rad: f64, limit_rad: f64 },
+    #[error("waypoint {waypoint}: joint {joint} at {value_rad:.3} rad is outside its limits")]
+    JointLimit {
+        waypoint: usize,
+        joint: usize,
+        value_rad: f64,
+    },
+    #[error("segment {segment} (at {fraction:.2}): link {link} hits obstacle {obstacle}")]
+    Collision {
+        segment: usize,
+        fraction: f64,
+        link: usize,
+        obstacle: usize,
+    },
+    #[error("ends {error_m:.3} m from the goal (tolerance {tolerance_m} m)")]
+    GoalError { error_m: f64, tolerance_m: f64 },
+    #[error("x0 variance {x0_variance:.3e} above the threshold {threshold:.3e}")]
+    Hallucination { x0_variance: f64, threshold: f64 },
+    #[error("geometric mode {found:?} differs from the requested `{requested}`")]
+    WrongMode {
+        requested: String,
+        found: Option<String>,
+    },
+    #[error("timed plan at {time_secs:.3} s: joint {joint} at {value_rad:.3} rad is outside its limits")]
+    TimedPathJointLimit {
+        time_secs: f64,
+        joint: usize,
+        value_rad: f64,
+    },
+    #[error("timed plan at {time_secs:.3} s: link {link} hits obstacle {obstacle}")]
+    TimedPathCollision {
+        time_secs: f64,
+        link: usize,
+        obstacle: usize,
+    },
+}
+
+/// Sum of the squared norms of the third differences `q[t+3] - 3 q[t+2] + 3 q[t+1] - q[t]`, rad².
+pub fn smoothness_rad2(path: &JointPath) -> f64 {
+    let waypoints: Vec<&[f64]> = path.waypoints().collect();
+    waypoints
+        .windows(4)
+        .map(|w| {
+            (0..path.dof())
+                .map(|j| {
+                    let d = w[3][j] - 3.0 * w[2][j] + 3.0 * w[1][j] - w[0][j];
+                    d * d
+                })
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+/// Scores one candidate. `path` is already anchored (its first waypoint replaced by the start
+/// configuration); `sampled_first_rad` is the first waypoint as sampled. Returns the scores and
+/// every reason to reject it (empty: valid). Checks joint limits at the waypoints (a straight
+/// joint-space segment between two waypoints inside the limit box stays inside), the swept
+/// collision along every segment, the goal error, the start error and the x̂0 variance.
+pub fn score_candidate(
+    arm: &PlanarArm,
+    path: &JointPath,
+    sampled_first_rad: &[f64],
+    x0_variance: f64,
+    goal_m: [f64; 2],
+    obstacles: &[CircleObstacle],
+    config: &ScoringConfig,
+) -> (CandidateScores, Vec<RejectReason>) {
+    let mut reasons = Vec::new();
+    let start_error_rad = distance(sampled_first_rad, path.first());
+    if !path.is_finite() || !sampled_first_rad.iter().all(|v| v.is_finite()) {
+        let scores = CandidateScores {
+            goal_error_m: f64::NAN,
+            path_length_rad: f64::NAN,
+            smoothness_rad2: f64::NAN,
+            x0_variance,
+            start_error_rad,
+            min_clearance_m: None,
+            cost: f64::NAN,
+        };
+        return (scores, vec![RejectReason::NonFinite]);
+    }
+    if !(start_error_rad <= config.max_start_error_rad) {
+        reasons.push(RejectReason::StartError {
+            error_rad: start_error_rad,
+            limit_rad: config.max_start_error_rad,
+        });
+    }
+    if let Some((waypoint, (joint, value_rad))) = path
+        .waypoints()
+        .enumerate()
+        .find_map(|(t, q)| arm.limit_violation(q).map(|v| (t, v)))
+    {
+        reasons.push(RejectReason::JointLimit {
+            waypoint,
+            joint,
+            value_rad,
+        });
+    }
+    if let Some(hit) = arm.path_collision(path, obstacles) {
+        reasons.push(RejectReason::Collision {
+            segment: hit.segment,
+            fraction: hit.fraction,
+            link: hit.contact.link,
+            obstacle: hit.contact.obstacle,
+        });
+    }
+    let end = arm.end_effector(path.last());
+    let goal_error_m = (end[0] - goal_m[0]).hypot(end[1] - goal_m[1]);
+    if !(goal_error_m <= config.goal_tolerance_m) {
+        reasons.push(RejectReason::GoalError {
+            error_m: goal_error_m,
+            tolerance_m: config.goal_tolerance_m,
+        });
+    }
+    if let Some(threshold) = config.hallucination_threshold {
+        if !(x0_variance <= threshold) {
+            reasons.push(RejectReason::Hallucination {
+                x0_variance,
+                threshold,
+            });
+        }
+    }
+    let min_clearance_m = path
+        .waypoints()
+        .filter_map(|q| arm.clearance(q, obstacles).map(|c| c.clearance_m))
+        .reduce(f64::min);
+    let path_length_rad = path.length_rad();
+    let smoothness = smoothness_rad2(path);
+    let w = &config.weights;
+    let cost =
+        w.path_length * path_length_rad + w.smoothness * smoothness + w.goal_error * goal_error_m;
+    let scores = CandidateScores {
+        goal_error_m,
+        path_length_rad,
+        smoothness_rad2: smoothness,
+        x0_variance,
+        start_error_rad,
+        min_clearance_m,
+        cost,
+    };
+    (scores, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::robot::RobotDescription;
+
+    fn config() -> ScoringConfig {
+        ScoringConfig {
+            goal_tolerance_m: 0.02,
+            max_start_error_rad: 0.1,
+            hallucination_threshold: Some(0.5),
+            weights: CostWeights::default(),
+        }
+    }
+
+    #[test]
+    fn every_reason_is_reported() {
+        let arm = PlanarArm::new(RobotDescription::planar_2link()).unwrap();
+        let straight = JointPath::from_waypoints(&[
+            vec![0.0, 0.0],
+            vec![0.5, 0.0],
+            vec![1.0, 0.0],
+            vec![1.5, 0.0],
+        ])
+        .unwrap();
+        let goal = arm.end_effector(&[1.5, 0.0]);
+        let (scores, reasons) =
+            score_candidate(&arm, &straight, &[0.0, 0.0], 0.1, goal, &[], &config());
+        assert!(reasons.is_empty(), "{reasons:?}");
+        assert!((scores.path_length_rad - 1.5).abs() < 1e-12);
+        assert!(scores.smoothness_rad2.abs() < 1e-20);
+        assert!((scores.cost - 1.5).abs() < 1e-9);
+        assert_eq!(scores.min_clearance_m, None);
+
+        // An obstacle on the arc at 45°, a far goal, a bad start, a high variance.
+        let obstacle = [CircleObstacle {
+            center_m: [0.9 * 0.75f64.cos(), 0.9 * 0.75f64.sin()],
+            radius_m: 0.01,
+        }];
+        let (_, reasons) = score_candidate(
+            &arm,
+            &straight,
+            &[0.3, 0.0],
+            0.9,
+            [0.0, -0.5],
+            &obstacle,
+            &config(),
+        );
+        let kinds: Vec<&str> = reasons
+            .iter()
+            .map(|r| match r {
+                RejectReason::StartError { .. } => "start",
+                RejectReason::Collision { segment: 1, .. } => "collision",
+                RejectReason::GoalError { .. } => "goal",
+                RejectReason::Hallucination { .. } => "hallucination",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["start", "collision", "goal", "hallucination"]);
+
+        let over = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![0.0, 2.9]]).unwrap();
+        let (_, reasons) = score_candidate(&arm, &over, &[0.0, 0.0], 0.0, goal, &[], &config());
+        assert!(matches!(reasons[0], RejectReason::JointLimit { waypoint: 1, joint: 1, .. }));
+
+        let nan = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![f64::NAN, 0.0]]).unwrap();
+        let (_, reasons) = score_candidate(&arm, &nan, &[0.0, 0.0], 0.0, goal, &[], &config());
+        assert_eq!(reasons, vec![RejectReason::NonFinite]);
+    }
+
+    #[test]
+    fn smoothness_is_zero_for_quadratic_paths_only() {
+        let quadratic: Vec<Vec<f64>> = (0..6).map(|t| vec![(t * t) as f64 * 0.01]).collect();
+        assert!(smoothness_rad2(&JointPath::from_waypoints(&quadratic).unwrap()) < 1e-20);
+        let cubic: Vec<Vec<f64>> = (0..5).map(|t| vec![(t * t * t) as f64 * 0.01]).collect();
+        // Third difference of t³ is 6 at every window: 2 windows of (0.06)².
+        let s = smoothness_rad2(&JointPath::from_waypoints(&cubic).unwrap());
+        assert!((s - 2.0 * 0.06 * 0.06).abs() < 1e-12, "{s}");
+    }
+}
