@@ -14,7 +14,8 @@
 //! - [`planning`]: observation, condition vector, scoring, modes, selection, timing, plans.
 //! - [`task`]: the reference task (planar arm around an obstacle), expert demonstrations.
 //! - [`train`]: dataset, training loop, EMA, checkpoints.
-//! - `ros` (feature `ros`): the only module that uses r2r.
+//! - [`ros`]: the node. Only its parts behind feature `ros` use r2r; its parameter validation
+//!   is plain Rust, tested without ROS.
 //!
 //! The core (everything but `ros`) has no ROS types and builds with `--no-default-features`.
 
@@ -27,7 +28,6 @@ pub mod robot;
 pub mod task;
 pub mod train;
 
-#[cfg(feature = "ros")]
 pub mod ros;
 
 pub use error::{Error, Result};
