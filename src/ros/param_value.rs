@@ -136,7 +136,11 @@ pub fn parse_params_yaml(text: &str, node_name: &str, namespace: &str) -> Result
 fn flatten(prefix: &str, value: &Value, out: &mut ParamMap) -> Result<()> {
     let Value::Mapping(entries) = value else {
         return Err(Error::config(
-            if prefix.is_empty() { "ros__parameters" } else { prefix },
+            if prefix.is_empty() {
+                "ros__parameters"
+            } else {
+                prefix
+            },
             "expected a map of parameter names to values",
         ));
     };
@@ -188,11 +192,9 @@ fn typed_sequence(key: &str, items: &[Value]) -> Result<ParamValue> {
         .iter()
         .map(|v| typed_value(key, v))
         .collect::<Result<Vec<_>>>()?;
+    // rcl gives an empty list no type: the parameter is declared without a value.
     let Some(first) = scalars.first() else {
-        return Err(Error::config(
-            key,
-            "is an empty list (ROS 2 cannot type an empty list; omit the key)",
-        ));
+        return Ok(ParamValue::NotSet);
     };
     let mixed = || {
         Error::config(
@@ -254,7 +256,11 @@ diffusion_planner:
     fn types_values_like_rcl_and_picks_the_sections_for_the_node() {
         let map = parse_params_yaml(FILE, "diffusion_planner", "").unwrap();
         assert_eq!(map["use_sim_time"], ParamValue::Bool(true));
-        assert_eq!(map["rate_hz"], ParamValue::Double(50.0), "node section overrides /**");
+        assert_eq!(
+            map["rate_hz"],
+            ParamValue::Double(50.0),
+            "node section overrides /**"
+        );
         assert_eq!(map["count"], ParamValue::Integer(32));
         assert_eq!(map["name"], ParamValue::String("base_link".into()));
         assert_eq!(
@@ -271,18 +277,25 @@ diffusion_planner:
     fn matches_the_fully_qualified_name_only_in_its_namespace() {
         let text = "/arm/planner:\n  ros__parameters:\n    a: 1\n";
         assert_eq!(parse_params_yaml(text, "planner", "/arm").unwrap().len(), 1);
-        assert_eq!(parse_params_yaml(text, "planner", "/arm/").unwrap().len(), 1);
+        assert_eq!(
+            parse_params_yaml(text, "planner", "/arm/").unwrap().len(),
+            1
+        );
         assert!(parse_params_yaml(text, "planner", "").unwrap().is_empty());
     }
 
     #[test]
-    fn rejects_mixed_and_empty_lists_naming_the_key() {
+    fn rejects_mixed_lists_and_empty_values_naming_the_key() {
         let mixed = "n:\n  ros__parameters:\n    obstacles: [1, 2.0]\n";
         let err = parse_params_yaml(mixed, "n", "").unwrap_err().to_string();
         assert!(err.contains("obstacles") && err.contains("1.0"), "{err}");
         let empty = "n:\n  ros__parameters:\n    obstacles: []\n";
-        let err = parse_params_yaml(empty, "n", "").unwrap_err().to_string();
-        assert!(err.contains("obstacles") && err.contains("empty"), "{err}");
+        let map = parse_params_yaml(empty, "n", "").unwrap();
+        assert_eq!(
+            map["obstacles"],
+            ParamValue::NotSet,
+            "as rcl: an empty list has no type"
+        );
         let null = "n:\n  ros__parameters:\n    seed:\n";
         let err = parse_params_yaml(null, "n", "").unwrap_err().to_string();
         assert!(err.contains("seed"), "{err}");

@@ -180,6 +180,13 @@ impl NodeParams {
             errors: Vec::new(),
             failed: BTreeSet::new(),
         };
+        for (key, value) in map {
+            // rcl turns `key: []` into a parameter without a value; only a list that may be
+            // empty accepts that.
+            if *value == ParamValue::NotSet && key != "static_obstacles" {
+                r.fail(key, "has no value (an empty list has no type in ROS 2)");
+            }
+        }
         let params = NodeParams {
             model_path: PathBuf::from(r.string("model_path", None)),
             device: r.parsed("device", defaults::DEVICE, DeviceSpec::Auto, |s| {
@@ -197,7 +204,12 @@ impl NodeParams {
                 MAX_INFERENCE_STEPS,
             ),
             guidance_scale: r.double("guidance_scale", defaults::GUIDANCE_SCALE),
-            selection: r.parsed("selection", defaults::SELECTION, SelectionPolicy::Mass, str::parse),
+            selection: r.parsed(
+                "selection",
+                defaults::SELECTION,
+                SelectionPolicy::Mass,
+                str::parse,
+            ),
             state_timeout_secs: r.positive("state_timeout_secs", defaults::STATE_TIMEOUT_SECS),
             goal_tolerance_m: r.positive("goal_tolerance_m", defaults::GOAL_TOLERANCE_M),
             seed: r.seed("seed", defaults::SEED),
@@ -225,7 +237,14 @@ impl NodeParams {
 
     /// Checks within and across values that were read without error.
     fn check_values(&self, r: &mut Reader<'_>) {
-        if r.ok("model_path") && self.model_path.as_os_str().to_string_lossy().trim().is_empty() {
+        if r.ok("model_path")
+            && self
+                .model_path
+                .as_os_str()
+                .to_string_lossy()
+                .trim()
+                .is_empty()
+        {
             r.fail("model_path", "is empty; give the model folder");
         }
         if r.ok("joints") {
@@ -309,6 +328,12 @@ impl Reader<'_> {
         self.errors.push(Error::config(key, reason));
     }
 
+    fn required(&mut self, key: &str) {
+        if self.ok(key) {
+            self.fail(key, "is required");
+        }
+    }
+
     fn ok(&self, key: &str) -> bool {
         !self.failed.contains(key)
     }
@@ -360,7 +385,7 @@ impl Reader<'_> {
             }
             (None, Some(d)) => d.to_string(),
             (None, None) => {
-                self.fail(key, "is required");
+                self.required(key);
                 String::new()
             }
         }
@@ -393,7 +418,7 @@ impl Reader<'_> {
                 Vec::new()
             }
             None => {
-                self.fail(key, "is required");
+                self.required(key);
                 Vec::new()
             }
         }

@@ -116,9 +116,19 @@ fn missing_required_keys_are_named() {
     assert!(err.contains("2 invalid parameters"), "{err}");
     assert!(err.contains("`model_path`: is required"), "{err}");
     assert!(err.contains("`joints`: is required"), "{err}");
-    let mut map = minimal();
-    map.insert("model_path".into(), ParamValue::NotSet);
-    assert!(error(&map).contains("`model_path`: is required"));
+}
+
+#[test]
+fn values_without_type_are_errors_except_for_an_empty_obstacle_list() {
+    let err = error(&with("model_path", ParamValue::NotSet));
+    assert_eq!(
+        err,
+        "invalid configuration `model_path`: has no value (an empty list has no type in ROS 2)"
+    );
+    let err = error(&with("base_frame", ParamValue::NotSet));
+    assert!(err.contains("`base_frame`: has no value"), "{err}");
+    let p = NodeParams::from_map(&with("static_obstacles", ParamValue::NotSet)).unwrap();
+    assert!(p.static_obstacles.is_empty());
 }
 
 #[test]
@@ -137,30 +147,67 @@ fn wrong_types_name_key_expected_and_found() {
     assert!(err.contains("`joints`: expected a string array"), "{err}");
     let err = error(&with("use_sim_time", s("true")));
     assert!(err.contains("`use_sim_time`: expected a bool"), "{err}");
-    let err = error(&with("static_obstacles", ParamValue::IntegerArray(vec![1, 0, 1])));
-    assert!(err.contains("`static_obstacles`: expected a double array"), "{err}");
+    let err = error(&with(
+        "static_obstacles",
+        ParamValue::IntegerArray(vec![1, 0, 1]),
+    ));
+    assert!(
+        err.contains("`static_obstacles`: expected a double array"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_keys_are_errors() {
     let err = error(&with("contol_rate_hz", ParamValue::Double(50.0)));
     assert!(err.contains("`contol_rate_hz`: unknown parameter"), "{err}");
-    assert!(err.contains("control_rate_hz"), "lists the accepted keys: {err}");
+    assert!(
+        err.contains("control_rate_hz"),
+        "lists the accepted keys: {err}"
+    );
 }
 
 #[test]
 fn out_of_range_values_are_errors() {
     for (key, value, expected) in [
         ("num_samples", ParamValue::Integer(0), "expected 1 ..= 1024"),
-        ("num_samples", ParamValue::Integer(1025), "expected 1 ..= 1024"),
-        ("inference_steps", ParamValue::Integer(-3), "expected 1 ..= 1000"),
+        (
+            "num_samples",
+            ParamValue::Integer(1025),
+            "expected 1 ..= 1024",
+        ),
+        (
+            "inference_steps",
+            ParamValue::Integer(-3),
+            "expected 1 ..= 1000",
+        ),
         ("control_rate_hz", ParamValue::Double(0.0), "expected > 0"),
-        ("state_timeout_secs", ParamValue::Double(-0.5), "expected > 0"),
+        (
+            "state_timeout_secs",
+            ParamValue::Double(-0.5),
+            "expected > 0",
+        ),
         ("goal_tolerance_m", ParamValue::Double(f64::NAN), "finite"),
-        ("hallucination_threshold", ParamValue::Double(f64::INFINITY), "finite"),
-        ("replan_rate_hz", ParamValue::Double(60.0), "above control_rate_hz"),
-        ("diagnostics_rate_hz", ParamValue::Double(51.0), "above control_rate_hz"),
-        ("guidance_scale", ParamValue::Double(-1.0), "expected 0.0 ..= 100.0"),
+        (
+            "hallucination_threshold",
+            ParamValue::Double(f64::INFINITY),
+            "finite",
+        ),
+        (
+            "replan_rate_hz",
+            ParamValue::Double(60.0),
+            "above control_rate_hz",
+        ),
+        (
+            "diagnostics_rate_hz",
+            ParamValue::Double(51.0),
+            "above control_rate_hz",
+        ),
+        (
+            "guidance_scale",
+            ParamValue::Double(-1.0),
+            "expected 0.0 ..= 100.0",
+        ),
         ("seed", ParamValue::Integer(-1), "expected >= 0"),
         ("sampler", s("euler"), "expected `ddim` or `ddpm`"),
         ("selection", s("best"), "expected `mass` or `cost`"),
