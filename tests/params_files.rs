@@ -16,7 +16,8 @@ fn repo(path: &str) -> PathBuf {
 
 /// (key, type, unit, default, meaning) for each row of the table in docs/PARAMETERS.md.
 fn documented_rows() -> Vec<[String; 5]> {
-    let text = std::fs::read_to_string(repo("docs/PARAMETERS.md")).unwrap();
+    let text =
+        std::fs::read_to_string(repo("docs/PARAMETERS.md")).expect("read docs/PARAMETERS.md");
     text.lines()
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
