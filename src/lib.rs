@@ -15,9 +15,10 @@
 //! - [`task`]: the reference task (planar arm around an obstacle), expert demonstrations.
 //! - [`train`]: dataset, training loop, EMA, checkpoints.
 //! - [`experiments`]: the seed experiments on toy data (`dplan modes`).
-//! - `ros` (feature `ros`): the only module that uses r2r.
+//! - [`ros`]: the node. Only its parts behind feature `ros` use r2r; its parameter validation
+//!   is plain Rust, tested without ROS.
 //!
-//! The core (everything but `ros`) has no ROS types and builds with `--no-default-features`.
+//! The core has no ROS types and builds and tests with `--no-default-features`.
 
 pub mod device;
 pub mod diffusion;
@@ -30,7 +31,6 @@ pub mod robot;
 pub mod task;
 pub mod train;
 
-#[cfg(feature = "ros")]
 pub mod ros;
 
 pub use error::{Error, Result};
