@@ -39,8 +39,7 @@ pub use scoring::{
     score_candidate, smoothness_rad2, CandidateScores, CostWeights, RejectReason, ScoringConfig,
 };
 pub use selection::{
-    remainder, select, Selection, SelectionConfig, SelectionPolicy, SelectionReason,
-    SelectorState,
+    remainder, select, Selection, SelectionConfig, SelectionPolicy, SelectionReason, SelectorState,
 };
 pub use source::{CandidateBatch, CandidateSource};
 pub use synthetic::{SyntheticBundle, SyntheticSource};

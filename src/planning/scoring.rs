@@ -90,7 +90,9 @@ pub enum RejectReason {
         requested: String,
         found: Option<String>,
     },
-    #[error("timed plan at {time_secs:.3} s: joint {joint} at {value_rad:.3} rad is outside its limits")]
+    #[error(
+        "timed plan at {time_secs:.3} s: joint {joint} at {value_rad:.3} rad is outside its limits"
+    )]
     TimedPathJointLimit {
         time_secs: f64,
         joint: usize,
@@ -271,7 +273,14 @@ mod tests {
 
         let over = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![0.0, 2.9]]).unwrap();
         let (_, reasons) = score_candidate(&arm, &over, &[0.0, 0.0], 0.0, goal, &[], &config());
-        assert!(matches!(reasons[0], RejectReason::JointLimit { waypoint: 1, joint: 1, .. }));
+        assert!(matches!(
+            reasons[0],
+            RejectReason::JointLimit {
+                waypoint: 1,
+                joint: 1,
+                ..
+            }
+        ));
 
         let nan = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![f64::NAN, 0.0]]).unwrap();
         let (_, reasons) = score_candidate(&arm, &nan, &[0.0, 0.0], 0.0, goal, &[], &config());

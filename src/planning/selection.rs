@@ -167,8 +167,7 @@ pub fn select(
                     .sum();
                 let d = sum / mode.members.len().max(1) as f64;
                 mode_distances_rad[mode.id] = Some(d);
-                if d <= config.hysteresis_max_distance_rad && nearest.is_none_or(|(_, nd)| d < nd)
-                {
+                if d <= config.hysteresis_max_distance_rad && nearest.is_none_or(|(_, nd)| d < nd) {
                     nearest = Some((mode.id, d));
                 }
             }
@@ -179,10 +178,12 @@ pub fn select(
     let (mode, reason) = match current_mode {
         Some(id) => (id, SelectionReason::KeptCurrentMode),
         None => {
-            let ranked = modes.iter().filter_map(|m| best_member(m).map(|b| (m, b.1)));
+            let ranked = modes
+                .iter()
+                .filter_map(|m| best_member(m).map(|b| (m, b.1)));
             let chosen = match config.policy {
-                SelectionPolicy::Mass => ranked.fold(None, |best: Option<(&Mode, f64)>, x| {
-                    match best {
+                SelectionPolicy::Mass => {
+                    ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
                         Some(b)
                             if b.0.members.len() > x.0.members.len()
                                 || (b.0.members.len() == x.0.members.len() && !(x.1 < b.1)) =>
@@ -190,12 +191,14 @@ pub fn select(
                             best
                         }
                         _ => Some(x),
-                    }
-                }),
-                SelectionPolicy::Cost => ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
-                    Some(b) if !(x.1 < b.1) => best,
-                    _ => Some(x),
-                }),
+                    })
+                }
+                SelectionPolicy::Cost => {
+                    ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
+                        Some(b) if !(x.1 < b.1) => best,
+                        _ => Some(x),
+                    })
+                }
             }?;
             let reason = match config.policy {
                 SelectionPolicy::Mass => SelectionReason::BestByMass,
@@ -269,8 +272,15 @@ mod tests {
             hysteresis: false,
             ..cfg
         };
-        let switched =
-            select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &free).unwrap();
+        let switched = select(
+            &clustering.modes,
+            &paths,
+            &costs,
+            &[0.0, 0.0],
+            &state,
+            &free,
+        )
+        .unwrap();
         assert!(switched.candidate >= 3);
         state.remember(paths[second.candidate].clone());
 
@@ -310,9 +320,19 @@ mod tests {
             &config(SelectionPolicy::Cost),
         )
         .unwrap();
-        assert_eq!((by_cost.candidate, by_cost.reason), (6, SelectionReason::BestByCost));
-        assert!(select(&[], &paths, &costs, &[0.0, 0.0], &state, &config(SelectionPolicy::Mass))
-            .is_none());
+        assert_eq!(
+            (by_cost.candidate, by_cost.reason),
+            (6, SelectionReason::BestByCost)
+        );
+        assert!(select(
+            &[],
+            &paths,
+            &costs,
+            &[0.0, 0.0],
+            &state,
+            &config(SelectionPolicy::Mass)
+        )
+        .is_none());
     }
 
     #[test]

@@ -1,27 +1,34 @@
 //! The expert for the reference task: a complete planner in the 2-D configuration space that
-//! returns the shortest path of **every** homotopy class the end effector can take around the
-//! obstacle, toward every goal configuration (elbow branch) it is given.
+//! returns the shortest path of **every** homotopy class of the free configuration space, toward
+//! every goal configuration (elbow branch) it is given.
 //!
 //! Method:
 //! 1. A grid over the joint-limit box (`grid_cells` per axis); a node is free when the caller's
 //!    predicate says so (the caller inflates the obstacle by a clearance), an 8-connected edge
 //!    when its end points and its midpoint are free.
-//! 2. Dijkstra on the grid augmented with a winding counter: the end effector's angle around the
-//!    obstacle centre is measured from a cut ray, and each crossing of the ray counts ±1. The
-//!    total winding angle of a path is `(β_goal − β_start) + 2π·n`; its sign says whether the end
-//!    effector went counter-clockwise (`+`) or clockwise (`−`) around the obstacle. Keeping
-//!    `n ∈ {−1, 0, 1}` gives the shortest path of both classes with |winding| < 2π in one search.
-//! 3. Each path is shortened (seeded random shortcuts, each checked densely and kept only if the
-//!    winding class is unchanged), corner-smoothed, and resampled to `horizon` waypoints by arc
-//!    length.
+//! 2. The blocked nodes are grouped into connected components (8-connected). A component that
+//!    touches the border of the box cannot be walked around; every other one (an "island") gets
+//!    a cut: the vertical half-line from its top to the upper border. The signed number of times
+//!    a path crosses each cut (its H-signature) is a homotopy invariant, so two paths with
+//!    different signatures are different ways around the islands.
+//! 3. Dijkstra on the grid augmented with the signature (each count in {−1, 0, 1}, at most
+//!    [`MAX_ISLANDS`] islands, the largest) gives the shortest path of every class in one search.
+//! 4. Each path is shortened (seeded random shortcuts, each checked densely and kept only if the
+//!    signature is unchanged), corner-smoothed, and resampled to `horizon` waypoints by arc length.
 //!
 //! A class is kept when its length is at most `max_length_ratio` times the shortest class of the
 //! scene: a loop around the far side of an obstacle that does not block the way is a real
 //! homotopy class but no expert would take it.
+//!
+//! Why configuration-space classes and not the end effector's side of the obstacle: for a serial
+//! arm anchored at its base, the side on which the end effector passes an obstacle is fixed by
+//! the start and goal configurations (the arm's sweep is a disc that cannot contain the
+//! obstacle), so different sides come only from different goal configurations, which this
+//! planner is given one by one; the configuration-space classes also separate motions with the
+//! same side (e.g. the forearm swinging past the obstacle one way or the other).
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::f64::consts::{PI, TAU};
+use std::collections::{BinaryHeap, VecDeque};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +38,9 @@ use crate::{Error, Result};
 
 /// A configuration of the 2-link arm, radians.
 pub type Config2 = [f64; 2];
+
+/// Islands (obstacle components not touching the border) that get a cut; the largest are kept.
+pub const MAX_ISLANDS: usize = 4;
 
 /// Settings of the expert planner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,26 +113,12 @@ impl ExpertConfig {
     }
 }
 
-/// Direction the end effector travels around the obstacle centre.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Winding {
-    /// Counter-clockwise: total winding angle > 0.
-    Ccw,
-    /// Clockwise: total winding angle < 0.
-    Cw,
-}
-
 /// The geometry the expert needs, supplied by the caller (robot model + scene).
 pub struct ExpertProblem<'a> {
     /// Joint limits `[lower, upper]` per joint, radians.
     pub limits: [[f64; 2]; 2],
     /// True when a configuration is collision-free (with the clearance the caller wants).
     pub is_free: &'a (dyn Fn(Config2) -> bool + Sync),
-    /// End-effector position of a configuration, metres.
-    pub end_effector: &'a (dyn Fn(Config2) -> [f64; 2] + Sync),
-    /// The obstacle centre the winding is measured around, metres.
-    pub obstacle_centre: [f64; 2],
 }
 
 /// One expert demonstration: the shortest path of one class toward one goal configuration.
@@ -130,36 +126,16 @@ pub struct ExpertProblem<'a> {
 pub struct ExpertPath {
     /// Index of the goal configuration (in the order given to [`plan_all_classes`]).
     pub goal_index: usize,
-    /// Winding class of the end effector around the obstacle centre.
-    pub winding: Winding,
-    /// Total winding angle of the end effector around the obstacle centre, radians.
-    pub winding_rad: f64,
+    /// Signed crossings of each island's cut (the homotopy class); islands in the order of
+    /// the scene's [`Islands`].
+    pub signature: Vec<i8>,
     /// The path resampled to the requested horizon; first = start, last = goal configuration.
     pub waypoints: Vec<Config2>,
     /// Joint-space length of the path, radians.
     pub length_rad: f64,
 }
 
-/// Total winding angle of the end-effector path of `path` around `centre`, radians.
-pub fn winding_angle(path: &[Config2], ee: &dyn Fn(Config2) -> [f64; 2], centre: [f64; 2]) -> f64 {
-    let angle = |q: Config2| {
-        let p = ee(q);
-        (p[1] - centre[1]).atan2(p[0] - centre[0])
-    };
-    path.windows(2)
-        .map(|w| wrap_pi(angle(w[1]) - angle(w[0])))
-        .sum()
-}
-
-fn wrap_pi(a: f64) -> f64 {
-    let mut a = (a + PI).rem_euclid(TAU) - PI;
-    if a <= -PI {
-        a += TAU;
-    }
-    a
-}
-
-/// Plans the shortest path of every winding class from `start` to each of `goals`, keeps the
+/// Plans the shortest path of every homotopy class from `start` to each of `goals`, keeps the
 /// classes within `max_length_ratio` of the best, and returns them smoothed and resampled to
 /// `horizon` waypoints, shortest first. `seed` drives the shortcutting.
 pub fn plan_all_classes(
@@ -180,28 +156,21 @@ pub fn plan_all_classes(
         ));
     }
     let grid = Grid::new(problem, config.grid_cells);
-    let search = grid.search(problem, start);
+    let islands = Islands::find(&grid);
+    let search = grid.search(problem, &islands, start, config.check_step_rad);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut found = Vec::new();
     for (goal_index, &goal) in goals.iter().enumerate() {
         if !(problem.is_free)(goal) {
             continue;
         }
-        for winding in [Winding::Ccw, Winding::Cw] {
-            let Some(raw) = search.path_to(&grid, problem, start, goal, winding, config) else {
-                continue;
-            };
-            let path = refine(problem, raw, winding, config, &mut rng);
-            let length_rad = path_length(&path);
-            let waypoints = resample(&path, horizon);
-            let winding_rad =
-                winding_angle(&waypoints, problem.end_effector, problem.obstacle_centre);
+        for (signature, raw) in search.paths_to(&grid, problem, &islands, goal, config) {
+            let path = refine(problem, &islands, raw, &signature, config, &mut rng);
             found.push(ExpertPath {
                 goal_index,
-                winding,
-                winding_rad,
-                waypoints,
-                length_rad,
+                length_rad: path_length(&path),
+                waypoints: resample(&path, horizon),
+                signature,
             });
         }
     }
@@ -265,27 +234,17 @@ fn segment_free(problem: &ExpertProblem<'_>, a: Config2, b: Config2, step: f64) 
     (0..=n).all(|i| (problem.is_free)(lerp(a, b, i as f64 / n as f64)))
 }
 
-fn winding_class(angle: f64) -> Winding {
-    if angle >= 0.0 {
-        Winding::Ccw
-    } else {
-        Winding::Cw
-    }
-}
-
-/// Shortcuts, then corner-cuts, keeping the path free and in its winding class.
+/// Shortcuts, then corner-cuts, keeping the path free and in its class.
 fn refine(
     problem: &ExpertProblem<'_>,
+    islands: &Islands,
     mut path: Vec<Config2>,
-    winding: Winding,
+    signature: &[i8],
     config: &ExpertConfig,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Config2> {
     let step = config.check_step_rad;
-    let same_class = |p: &[Config2]| {
-        let angle = winding_angle(p, problem.end_effector, problem.obstacle_centre);
-        winding_class(angle) == winding && angle.abs() < TAU
-    };
+    let same_class = |p: &[Config2]| islands.signature(p) == signature;
     for _ in 0..config.shortcut_iterations {
         if path.len() < 3 {
             break;
@@ -360,8 +319,8 @@ impl Grid {
         ]
     }
 
-    /// Free grid nodes near `q` (its cell's corners and their neighbours), nearest first,
-    /// reachable from `q` by a free straight segment.
+    /// Free grid nodes near `q` (its cell's corners and their neighbours) reachable from `q` by
+    /// a free straight segment.
     fn attach(&self, problem: &ExpertProblem<'_>, q: Config2, step: f64) -> Vec<usize> {
         let fi = ((q[0] - self.lower[0]) / self.cell[0]).floor() as i64;
         let fj = ((q[1] - self.lower[1]) / self.cell[1]).floor() as i64;
@@ -378,38 +337,40 @@ impl Grid {
                 }
             }
         }
-        nodes.sort_by(|a, b| dist(q, self.config(*a)).total_cmp(&dist(q, self.config(*b))));
         nodes
     }
 
-    /// Dijkstra from `start` over (node, winding counter).
-    fn search(&self, problem: &ExpertProblem<'_>, start: Config2) -> Search {
-        let cut = Cut::new(problem, start);
-        let states = self.n * self.n * WINDINGS;
-        let mut cost = vec![f64::INFINITY; states];
-        let mut parent = vec![usize::MAX; states];
+    /// Dijkstra from `start` over (node, signature).
+    fn search(
+        &self,
+        problem: &ExpertProblem<'_>,
+        islands: &Islands,
+        start: Config2,
+        step: f64,
+    ) -> Search {
+        let nodes = self.n * self.n;
+        let codes = islands.codes();
+        let mut cost = vec![f64::INFINITY; nodes * codes];
+        let mut parent = vec![usize::MAX; nodes * codes];
         let mut heap = BinaryHeap::new();
-        let step = self.cell[0].min(self.cell[1]) * 0.5;
-        for node in self.attach(problem, start, step.min(0.01)) {
-            let counter = cut.crossing(problem, start, self.config(node));
-            let Some(state) = state_id(node, counter, self.n) else {
+        let zero = islands.zero_code();
+        for node in self.attach(problem, start, step) {
+            let there = self.config(node);
+            let Some(code) = islands.step_code(zero, start, there) else {
                 continue;
             };
-            let c = dist(start, self.config(node));
+            let state = code * nodes + node;
+            let c = dist(start, there);
             if c < cost[state] {
                 cost[state] = c;
                 heap.push(Entry { cost: c, state });
             }
         }
-        let beta: Vec<f64> = (0..self.n * self.n)
-            .map(|id| cut.beta(problem, self.config(id)))
-            .collect();
         while let Some(Entry { cost: c, state }) = heap.pop() {
             if c > cost[state] {
                 continue;
             }
-            let node = state % (self.n * self.n);
-            let counter = (state / (self.n * self.n)) as i64 - 1;
+            let (code, node) = (state / nodes, state % nodes);
             let (i, j) = ((node / self.n) as i64, (node % self.n) as i64);
             let here = self.config(node);
             for (di, dj) in NEIGHBOURS {
@@ -425,11 +386,10 @@ impl Grid {
                 if !(problem.is_free)(lerp(here, there, 0.5)) {
                     continue;
                 }
-                let Some(next_state) =
-                    state_id(next, counter + Cut::step(beta[node], beta[next]), self.n)
-                else {
+                let Some(next_code) = islands.step_code(code, here, there) else {
                     continue;
                 };
+                let next_state = next_code * nodes + next;
                 let nc = c + dist(here, there);
                 if nc < cost[next_state] {
                     cost[next_state] = nc;
@@ -441,12 +401,13 @@ impl Grid {
                 }
             }
         }
-        Search { cut, cost, parent }
+        Search {
+            start,
+            cost,
+            parent,
+        }
     }
 }
-
-/// Winding counter values −1, 0, 1.
-const WINDINGS: usize = 3;
 
 const NEIGHBOURS: [(i64, i64); 8] = [
     (-1, -1),
@@ -459,98 +420,176 @@ const NEIGHBOURS: [(i64, i64); 8] = [
     (1, 1),
 ];
 
-fn state_id(node: usize, counter: i64, n: usize) -> Option<usize> {
-    (-1..=1)
-        .contains(&counter)
-        .then(|| (counter + 1) as usize * n * n + node)
+/// The islands' cuts: vertical half-lines `q0 = x, q1 > y` from each island's top to the upper
+/// border, in configuration coordinates.
+struct Islands {
+    cuts: Vec<Config2>,
 }
 
-/// The cut ray from the obstacle centre, pointing away from the start's end effector, and the
-/// angle `β ∈ [0, 2π)` of an end-effector position measured from it.
-struct Cut {
-    angle: f64,
-}
-
-impl Cut {
-    fn new(problem: &ExpertProblem<'_>, start: Config2) -> Self {
-        let p = (problem.end_effector)(start);
-        let c = problem.obstacle_centre;
-        Cut {
-            angle: (c[1] - p[1]).atan2(c[0] - p[0]),
+impl Islands {
+    /// Connected blocked components (8-connected) that do not touch the border; the
+    /// [`MAX_ISLANDS`] largest get a cut through their topmost node's column (half a cell to its
+    /// right, so no grid node lies on it).
+    fn find(grid: &Grid) -> Self {
+        let n = grid.n;
+        let mut seen = vec![false; n * n];
+        let mut islands: Vec<(usize, Config2)> = Vec::new();
+        for startid in 0..n * n {
+            if grid.free[startid] || seen[startid] {
+                continue;
+            }
+            seen[startid] = true;
+            let mut queue = VecDeque::from([startid]);
+            let (mut size, mut border) = (0usize, false);
+            let mut top = startid;
+            while let Some(id) = queue.pop_front() {
+                size += 1;
+                let (i, j) = (id / n, id % n);
+                border |= i == 0 || j == 0 || i == n - 1 || j == n - 1;
+                if j > top % n || (j == top % n && id < top) {
+                    top = id;
+                }
+                for (di, dj) in NEIGHBOURS {
+                    let (ni, nj) = (i as i64 + di, j as i64 + dj);
+                    if ni < 0 || nj < 0 || ni >= n as i64 || nj >= n as i64 {
+                        continue;
+                    }
+                    let next = ni as usize * n + nj as usize;
+                    if !grid.free[next] && !seen[next] {
+                        seen[next] = true;
+                        queue.push_back(next);
+                    }
+                }
+            }
+            if !border {
+                let q = grid.config(top);
+                islands.push((size, [q[0] + 0.5 * grid.cell[0], q[1]]));
+            }
+        }
+        islands.sort_by(|a, b| b.0.cmp(&a.0).then(a.1[0].total_cmp(&b.1[0])));
+        islands.truncate(MAX_ISLANDS);
+        Islands {
+            cuts: islands.into_iter().map(|(_, cut)| cut).collect(),
         }
     }
 
-    fn beta(&self, problem: &ExpertProblem<'_>, q: Config2) -> f64 {
-        let p = (problem.end_effector)(q);
-        let c = problem.obstacle_centre;
-        ((p[1] - c[1]).atan2(p[0] - c[0]) - self.angle).rem_euclid(TAU)
+    /// Number of signature codes (3^islands).
+    fn codes(&self) -> usize {
+        3usize.pow(self.cuts.len() as u32)
     }
 
-    /// Counter change for a step from angle `a` to angle `b` (both from [`Cut::beta`]).
-    fn step(a: f64, b: f64) -> i64 {
-        let d = b - a;
-        if d < -PI {
+    /// The code of the all-zero signature.
+    fn zero_code(&self) -> usize {
+        (self.codes() - 1) / 2
+    }
+
+    /// Signed crossing of cut `cut` by the segment a→b: +1 left to right, −1 right to left.
+    fn crossing(cut: Config2, a: Config2, b: Config2) -> i8 {
+        let (x, y) = (cut[0], cut[1]);
+        if (a[0] < x) == (b[0] < x) {
+            return 0;
+        }
+        let t = (x - a[0]) / (b[0] - a[0]);
+        if a[1] + t * (b[1] - a[1]) <= y {
+            return 0;
+        }
+        if a[0] < x {
             1
-        } else if d > PI {
-            -1
         } else {
-            0
+            -1
         }
     }
 
-    fn crossing(&self, problem: &ExpertProblem<'_>, a: Config2, b: Config2) -> i64 {
-        Cut::step(self.beta(problem, a), self.beta(problem, b))
+    /// The code after the segment a→b from `code`, or `None` when a count leaves {−1, 0, 1}.
+    fn step_code(&self, code: usize, a: Config2, b: Config2) -> Option<usize> {
+        let mut out = 0usize;
+        let mut rest = code;
+        let mut place = 1usize;
+        for &cut in &self.cuts {
+            let count = (rest % 3) as i8 - 1 + Self::crossing(cut, a, b);
+            if !(-1..=1).contains(&count) {
+                return None;
+            }
+            out += (count + 1) as usize * place;
+            rest /= 3;
+            place *= 3;
+        }
+        Some(out)
+    }
+
+    /// The signature of a code.
+    fn decode(&self, mut code: usize) -> Vec<i8> {
+        self.cuts
+            .iter()
+            .map(|_| {
+                let v = (code % 3) as i8 - 1;
+                code /= 3;
+                v
+            })
+            .collect()
+    }
+
+    /// The signature of a polyline (counts may leave {−1, 0, 1} here).
+    fn signature(&self, path: &[Config2]) -> Vec<i8> {
+        self.cuts
+            .iter()
+            .map(|&cut| {
+                path.windows(2)
+                    .map(|w| Self::crossing(cut, w[0], w[1]))
+                    .sum()
+            })
+            .collect()
     }
 }
 
 struct Search {
-    cut: Cut,
+    start: Config2,
     cost: Vec<f64>,
     parent: Vec<usize>,
 }
 
 impl Search {
-    /// The raw grid path of `winding` class from the search start to `goal`, if one exists.
-    fn path_to(
+    /// For every signature that reaches `goal`, the shortest raw grid path to it.
+    fn paths_to(
         &self,
         grid: &Grid,
         problem: &ExpertProblem<'_>,
-        start: Config2,
+        islands: &Islands,
         goal: Config2,
-        winding: Winding,
         config: &ExpertConfig,
-    ) -> Option<Vec<Config2>> {
-        let beta_start = self.cut.beta(problem, start);
-        let beta_goal = self.cut.beta(problem, goal);
-        let mut best: Option<(f64, usize)> = None;
+    ) -> Vec<(Vec<i8>, Vec<Config2>)> {
+        let nodes = grid.n * grid.n;
+        let mut best: Vec<Option<(f64, usize)>> = vec![None; islands.codes()];
         for node in grid.attach(problem, goal, config.check_step_rad) {
-            for counter in -1..=1i64 {
-                let total = counter + self.cut.crossing(problem, grid.config(node), goal);
-                let angle = beta_goal - beta_start + TAU * total as f64;
-                if winding_class(angle) != winding || angle.abs() >= TAU {
-                    continue;
-                }
-                let Some(state) = state_id(node, counter, grid.n) else {
+            let here = grid.config(node);
+            for code in 0..islands.codes() {
+                let state = code * nodes + node;
+                let Some(final_code) = islands.step_code(code, here, goal) else {
                     continue;
                 };
-                let c = self.cost[state] + dist(grid.config(node), goal);
-                if c.is_finite() && best.is_none_or(|(b, _)| c < b) {
-                    best = Some((c, state));
+                let c = self.cost[state] + dist(here, goal);
+                if c.is_finite() && best[final_code].is_none_or(|(b, _)| c < b) {
+                    best[final_code] = Some((c, state));
                 }
             }
         }
-        let (_, mut state) = best?;
-        let mut nodes = Vec::new();
-        while state != usize::MAX {
-            nodes.push(grid.config(state % (grid.n * grid.n)));
-            state = self.parent[state];
-        }
-        nodes.reverse();
-        let mut path = Vec::with_capacity(nodes.len() + 2);
-        path.push(start);
-        path.extend(nodes);
-        path.push(goal);
-        Some(path)
+        best.iter()
+            .enumerate()
+            .filter_map(|(code, entry)| entry.map(|(_, state)| (code, state)))
+            .map(|(code, mut state)| {
+                let mut nodes_back = Vec::new();
+                while state != usize::MAX {
+                    nodes_back.push(grid.config(state % nodes));
+                    state = self.parent[state];
+                }
+                nodes_back.reverse();
+                let mut path = Vec::with_capacity(nodes_back.len() + 2);
+                path.push(self.start);
+                path.extend(nodes_back);
+                path.push(goal);
+                (islands.decode(code), path)
+            })
+            .collect()
     }
 }
 
@@ -581,25 +620,19 @@ impl PartialOrd for Entry {
 mod tests {
     use super::*;
 
-    /// A point robot in the plane (`end effector = configuration`) with a disc obstacle: the
-    /// two classes are "above" and "below" the disc.
-    fn point_problem<'a>(
-        free: &'a (dyn Fn(Config2) -> bool + Sync),
-        ee: &'a (dyn Fn(Config2) -> [f64; 2] + Sync),
-    ) -> ExpertProblem<'a> {
+    /// A point robot (configuration = position) in a box with a disc obstacle: the two classes
+    /// are "above" and "below" the disc.
+    fn point_problem(free: &(dyn Fn(Config2) -> bool + Sync)) -> ExpertProblem<'_> {
         ExpertProblem {
             limits: [[-2.0, 2.0], [-2.0, 2.0]],
             is_free: free,
-            end_effector: ee,
-            obstacle_centre: [0.0, 0.0],
         }
     }
 
     #[test]
-    fn finds_both_sides_of_a_blocking_disc() {
+    fn finds_both_ways_around_a_blocking_disc() {
         let free = |q: Config2| q[0].hypot(q[1]) > 0.5;
-        let ee = |q: Config2| q;
-        let problem = point_problem(&free, &ee);
+        let problem = point_problem(&free);
         let paths = plan_all_classes(
             &problem,
             [-1.5, 0.0],
@@ -610,8 +643,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(paths.len(), 2, "{paths:?}");
-        let classes: Vec<Winding> = paths.iter().map(|p| p.winding).collect();
-        assert!(classes.contains(&Winding::Ccw) && classes.contains(&Winding::Cw));
+        assert_ne!(paths[0].signature, paths[1].signature);
+        let mut above = 0;
         for path in &paths {
             assert_eq!(path.waypoints.len(), 32);
             assert_eq!(path.waypoints[0], [-1.5, 0.0]);
@@ -619,23 +652,39 @@ mod tests {
             assert!(path.waypoints.iter().all(|&q| free(q)));
             // Around a disc of radius 0.5 from (−1.5,0) to (1.5,0): the optimum is ~3.28.
             assert!(path.length_rad < 3.6, "{}", path.length_rad);
-            // Going below the disc (y < 0) from left to right is counter-clockwise.
-            let below = path.waypoints.iter().any(|q| q[1] < -0.4);
-            assert_eq!(below, path.winding == Winding::Ccw);
-            assert!(
-                (path.winding_rad.abs() - PI).abs() < 0.2,
-                "{}",
-                path.winding_rad
-            );
+            // The cut goes up from the disc: the path above crosses it once, left to right.
+            let is_above = path.waypoints.iter().any(|q| q[1] > 0.4);
+            assert_eq!(path.signature == [1], is_above);
+            above += usize::from(is_above);
         }
+        assert_eq!(above, 1);
+    }
+
+    #[test]
+    fn two_islands_give_at_least_three_classes() {
+        let free = |q: Config2| q[0].hypot(q[1] - 0.7) > 0.3 && q[0].hypot(q[1] + 0.7) > 0.3;
+        let problem = point_problem(&free);
+        let config = ExpertConfig {
+            max_length_ratio: 3.0,
+            ..ExpertConfig::default()
+        };
+        let paths = plan_all_classes(&problem, [-1.5, 0.0], &[[1.5, 0.0]], 16, &config, 3).unwrap();
+        let mut signatures: Vec<Vec<i8>> = paths.iter().map(|p| p.signature.clone()).collect();
+        signatures.sort();
+        signatures.dedup();
+        // Between, above both, below both: three simple classes (weaving is not simple).
+        assert!(signatures.len() >= 3, "{signatures:?}");
+        assert!(
+            (paths[0].length_rad - 3.0).abs() < 0.05,
+            "{}",
+            paths[0].length_rad
+        );
     }
 
     #[test]
     fn drops_the_long_way_round_a_disc_that_does_not_block() {
         let free = |q: Config2| q[0].hypot(q[1] - 1.6) > 0.2;
-        let ee = |q: Config2| q;
-        let mut problem = point_problem(&free, &ee);
-        problem.obstacle_centre = [0.0, 1.6];
+        let problem = point_problem(&free);
         let paths = plan_all_classes(
             &problem,
             [-1.5, 0.0],
@@ -647,6 +696,24 @@ mod tests {
         .unwrap();
         assert_eq!(paths.len(), 1, "{paths:?}");
         assert!((paths[0].length_rad - 3.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn obstacles_on_the_border_have_no_classes() {
+        // A wall from the lower border: only one way past it.
+        let free = |q: Config2| !(q[0].abs() < 0.2 && q[1] < 0.5);
+        let problem = point_problem(&free);
+        let paths = plan_all_classes(
+            &problem,
+            [-1.5, 0.0],
+            &[[1.5, 0.0]],
+            16,
+            &ExpertConfig::default(),
+            7,
+        )
+        .unwrap();
+        assert_eq!(paths.len(), 1, "{paths:?}");
+        assert!(paths[0].signature.is_empty());
     }
 
     #[test]
@@ -662,8 +729,7 @@ mod tests {
     #[test]
     fn start_in_collision_is_an_error() {
         let free = |q: Config2| q[0].hypot(q[1]) > 0.5;
-        let ee = |q: Config2| q;
-        let problem = point_problem(&free, &ee);
+        let problem = point_problem(&free);
         let err = plan_all_classes(
             &problem,
             [0.0, 0.0],
