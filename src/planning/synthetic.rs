@@ -15,9 +15,10 @@ use crate::{Error, Result};
 /// One bundle of similar candidate paths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticBundle {
-    /// Configuration at the middle of the path (radians); `None` for a straight joint-space
-    /// path from the start to `end_rad`.
-    pub via_rad: Option<Vec<f64>>,
+    /// Configurations the path passes through between the start and `end_rad` (radians), at
+    /// equal parameter spacing; empty for a straight joint-space path. The path is the uniform
+    /// Catmull-Rom spline through start, vias and end.
+    pub via_rad: Vec<Vec<f64>>,
     /// Configuration at the end of the path, radians.
     pub end_rad: Vec<f64>,
     /// Relative share of the K candidates.
@@ -70,7 +71,7 @@ impl SyntheticSource {
             ));
         }
         for (i, bundle) in bundles.iter().enumerate() {
-            let bad_via = bundle.via_rad.as_ref().is_some_and(|v| v.len() != dof);
+            let bad_via = bundle.via_rad.iter().any(|v| v.len() != dof);
             if bundle.end_rad.len() != dof || bad_via {
                 return Err(Error::config(
                     format!("synthetic.bundles[{i}]"),
@@ -181,21 +182,15 @@ impl CandidateSource for SyntheticSource {
                 let z: f64 = StandardNormal.sample(&mut rng);
                 *value = bundle.noise_rad * z;
             }
+            let mut controls: Vec<&[f64]> = Vec::with_capacity(bundle.via_rad.len() + 2);
+            controls.push(&start);
+            controls.extend(bundle.via_rad.iter().map(Vec::as_slice));
+            controls.push(&bundle.end_rad);
             for t in 0..t_len {
                 let s = t as f64 / (t_len - 1) as f64;
                 let bump = (std::f64::consts::PI * s).sin();
-                for j in 0..dof {
-                    let (a, c) = (start[j], bundle.end_rad[j]);
-                    let base = match &bundle.via_rad {
-                        // Quadratic through start (s=0), via (s=1/2) and end (s=1).
-                        Some(via) => {
-                            a * (1.0 - s) * (1.0 - 2.0 * s)
-                                + via[j] * 4.0 * s * (1.0 - s)
-                                + c * s * (2.0 * s - 1.0)
-                        }
-                        None => a + s * (c - a),
-                    };
-                    positions.push(base + bump * offset_rad[j]);
+                for (j, offset) in offset_rad.iter().enumerate() {
+                    positions.push(catmull_rom(&controls, j, s) + bump * offset);
                 }
             }
             variance.push(bundle.x0_variance);
@@ -204,13 +199,30 @@ impl CandidateSource for SyntheticSource {
     }
 }
 
+/// Joint `j` at parameter `s` in [0, 1] of the uniform Catmull-Rom spline through `controls`
+/// (end points repeated), which passes through every control point.
+fn catmull_rom(controls: &[&[f64]], j: usize, s: f64) -> f64 {
+    let m = controls.len() - 1;
+    let x = (s * m as f64).clamp(0.0, m as f64);
+    let k = (x.floor() as usize).min(m - 1);
+    let u = x - k as f64;
+    let p0 = controls[k.saturating_sub(1)][j];
+    let p1 = controls[k][j];
+    let p2 = controls[k + 1][j];
+    let p3 = controls[(k + 2).min(m)][j];
+    0.5 * (2.0 * p1
+        + (p2 - p0) * u
+        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * u * u
+        + (3.0 * p1 - p0 - 3.0 * p2 + p3) * u * u * u)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn source() -> SyntheticSource {
         let bundle = |via: f64, weight, label: &str| SyntheticBundle {
-            via_rad: Some(vec![via, 0.0]),
+            via_rad: vec![vec![via, 0.0]],
             end_rad: vec![1.0, 1.0],
             weight,
             noise_rad: 0.01,
