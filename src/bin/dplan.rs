@@ -1,2 +1,129 @@
-//! `dplan`: the command-line tool (generate, train, sample, eval, bench, replay, modes).
-fn main() {}
+//! `dplan`: the command-line tool of diffusion_planner.
+//!
+//! - `dplan generate --config config/data_planar_arm.yaml --out DATA`: expert demonstrations.
+//! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use diffusion_planner::task::generate::{generate, DataConfig};
+use diffusion_planner::train::{train, TrainConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "dplan",
+    version,
+    about = "Diffusion motion planner: data, training, tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate expert demonstrations of the reference task.
+    Generate {
+        /// Data config (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output data file (safetensors).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train a model folder from a data file.
+    Train {
+        /// Training config (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Continue from the checkpoint in the output folder.
+        #[arg(long)]
+        resume: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Generate { config, out } => run_generate(&config, &out),
+        Command::Train { config, resume } => run_train(&config, resume),
+    }
+}
+
+fn bar(total: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let template =
+        format!("{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit} (ETA {{eta}}) {{msg}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn run_generate(config_path: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let config = DataConfig::load(config_path)?;
+    let progress = bar(config.scenes as u64, "scenes");
+    let (data, summary) = generate(&config, &|| progress.inc(1))?;
+    progress.finish();
+    data.save(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{} scenes, {} expert paths ({} dropped), {} samples -> {}",
+        summary.scenes,
+        summary.expert_paths,
+        summary.dropped_paths,
+        summary.samples,
+        out.display()
+    );
+    println!("classes per scene: {:?}", summary.scenes_by_class_count);
+    for (name, count) in &summary.mode_counts {
+        let share = *count as f64 / summary.samples.max(1) as f64;
+        println!("  {name:>18}: {count:>8} ({:.1}%)", 100.0 * share);
+    }
+    Ok(())
+}
+
+fn run_train(config_path: &std::path::Path, resume: bool) -> Result<()> {
+    let config = TrainConfig::load(config_path)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Ctrl-C: finish the step, write a checkpoint, exit (continue with --resume).
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let progress = bar(config.steps, "steps");
+    progress.enable_steady_tick(Duration::from_secs(1));
+    let log_every = config.log_every;
+    let summary = train(&config, resume, &mut |step, _total, loss| {
+        progress.set_position(step);
+        if step % log_every == 0 {
+            progress.set_message(format!("loss {loss:.4}"));
+            if progress.is_hidden() {
+                println!("step {step} loss {loss:.5}");
+            }
+        }
+        !stop.load(Ordering::SeqCst)
+    })?;
+    progress.finish();
+    println!(
+        "trained {} steps, final loss {:.5}, {:.0} s; model folder {}",
+        summary.steps,
+        summary.final_loss,
+        summary.elapsed_secs,
+        summary.model_dir.display()
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //!   homotopy class; [`generate`] turns it into a data set.
 
 pub mod expert;
+pub mod generate;
 pub mod labels;
 pub mod scene;
 
