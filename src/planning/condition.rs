@@ -64,12 +64,9 @@ pub fn condition_vector(
     let mut out = Vec::with_capacity(condition_dim(terms, arm.dof()));
     for term in terms {
         match term {
-            ConditionTerm::JointPositions => out.extend(
-                observation
-                    .start_positions_rad()
-                    .iter()
-                    .map(|&q| q as f32),
-            ),
+            ConditionTerm::JointPositions => {
+                out.extend(observation.start_positions_rad().iter().map(|&q| q as f32))
+            }
             ConditionTerm::GoalPosition => {
                 out.extend(observation.goal_m().iter().map(|&v| v as f32))
             }

@@ -134,7 +134,10 @@ mod tests {
             serde_yaml::from_str("num_samples: 16\nselection_policy: cost\n").unwrap();
         assert_eq!(config.num_samples, 16);
         assert_eq!(config.selection_policy, SelectionPolicy::Cost);
-        assert_eq!(config.goal_tolerance_m, PlannerConfig::default().goal_tolerance_m);
+        assert_eq!(
+            config.goal_tolerance_m,
+            PlannerConfig::default().goal_tolerance_m
+        );
         config.validate().unwrap();
 
         let err = serde_yaml::from_str::<PlannerConfig>("num_sample: 16\n").unwrap_err();
@@ -148,7 +151,11 @@ mod tests {
             cluster_threshold_rad: f64::NAN,
             ..PlannerConfig::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("cluster_threshold_rad"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("cluster_threshold_rad"));
         let bad = PlannerConfig {
             timing: TimingConfig {
                 velocity_scaling: 1.5,
@@ -156,7 +163,11 @@ mod tests {
             },
             ..PlannerConfig::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("timing.velocity_scaling"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("timing.velocity_scaling"));
         let bad = PlannerConfig {
             num_samples: 0,
             ..PlannerConfig::default()

@@ -155,7 +155,9 @@ pub enum ObservationError {
         min_reach_m: f64,
         max_reach_m: f64,
     },
-    #[error("goal {goal_m:?} is within reach, but no elbow branch reaches it inside the joint limits")]
+    #[error(
+        "goal {goal_m:?} is within reach, but no elbow branch reaches it inside the joint limits"
+    )]
     GoalOutsideJointLimits { goal_m: [f64; 2] },
     #[error(
         "goal {goal_m:?} lies inside obstacles[{obstacle}] (centre {center_m:?}, radius \
@@ -180,7 +182,9 @@ pub enum ObservationError {
     },
     #[error("unknown mode `{name}` (the model knows {known:?}, or `any`)")]
     UnknownMode { name: String, known: Vec<String> },
-    #[error("observation was validated for joints {found:?}, the planner's robot has {expected:?}")]
+    #[error(
+        "observation was validated for joints {found:?}, the planner's robot has {expected:?}"
+    )]
     RobotMismatch {
         expected: Vec<String>,
         found: Vec<String>,

@@ -58,7 +58,7 @@ pub fn hermite(p0: f64, v0: f64, p1: f64, v1: f64, h: f64, tau: f64) -> (f64, f6
 /// quadratic in time, acceleration linear, so the extremes are at the ends or the velocity's
 /// vertex).
 pub fn segment_extrema(p0: f64, v0: f64, p1: f64, v1: f64, h: f64) -> (f64, f64) {
-    if !(h > 0.0) {
+    if h.is_nan() || h <= 0.0 {
         return (v0.abs().max(v1.abs()), f64::INFINITY);
     }
     let delta = p1 - p0;
@@ -127,7 +127,7 @@ impl Plan {
         let (Some(first), Some(last)) = (self.points.first(), self.points.last()) else {
             return (Vec::new(), Vec::new());
         };
-        if !(t_secs > first.time_from_start_secs) {
+        if t_secs.is_nan() || t_secs <= first.time_from_start_secs {
             return (first.positions.clone(), first.velocities.clone());
         }
         if t_secs >= last.time_from_start_secs {
@@ -164,8 +164,7 @@ impl Plan {
             if t >= last.time_from_start_secs - dt_secs * 1e-3 {
                 break;
             }
-            while segment + 1 < self.points.len() && self.points[segment].time_from_start_secs < t
-            {
+            while segment + 1 < self.points.len() && self.points[segment].time_from_start_secs < t {
                 segment += 1;
             }
             let (positions, velocities) =
@@ -243,8 +242,12 @@ mod tests {
     fn validate_enforces_controller_rules() {
         let good = plan(vec![point(0.0, 0.0, 0.2), point(1.0, 0.5, 0.0)]);
         good.validate().unwrap();
-        assert!(plan(vec![point(0.0, 0.0, 0.0), point(0.0, 0.5, 0.0)]).validate().is_err());
-        assert!(plan(vec![point(0.0, 0.0, 0.0), point(1.0, 0.5, 0.1)]).validate().is_err());
+        assert!(plan(vec![point(0.0, 0.0, 0.0), point(0.0, 0.5, 0.0)])
+            .validate()
+            .is_err());
+        assert!(plan(vec![point(0.0, 0.0, 0.0), point(1.0, 0.5, 0.1)])
+            .validate()
+            .is_err());
         assert!(plan(vec![point(0.0, f64::NAN, 0.0)]).validate().is_err());
         assert!(plan(vec![]).validate().is_err());
     }
@@ -263,7 +266,10 @@ mod tests {
         for t in [0.05, 0.33, 0.7, 0.71, 1.1, 1.24] {
             let (a, va) = original.state_at(t);
             let (b, vb) = fine.state_at(t);
-            assert!((a[0] - b[0]).abs() < 1e-12 && (va[0] - vb[0]).abs() < 1e-12, "{t}");
+            assert!(
+                (a[0] - b[0]).abs() < 1e-12 && (va[0] - vb[0]).abs() < 1e-12,
+                "{t}"
+            );
         }
         assert_eq!(original.state_at(-1.0).0, vec![0.0]);
         assert_eq!(original.state_at(9.0), (vec![0.8], vec![0.0]));

@@ -193,7 +193,10 @@ impl Planner {
     /// keeps the current mode while valid; the chosen path is timed from the start velocity
     /// (so the plan begins exactly at the commanded state) and re-checked along the timed curve
     /// every `verify_dt_secs`; a failing choice is rejected and the selection repeated.
-    pub fn plan(&mut self, observation: &Observation) -> std::result::Result<PlanOutcome, PlanError> {
+    pub fn plan(
+        &mut self,
+        observation: &Observation,
+    ) -> std::result::Result<PlanOutcome, PlanError> {
         let started = Instant::now();
         let names = self.arm.joint_names();
         if observation.joint_names() != names.as_slice() {
@@ -245,8 +248,8 @@ impl Planner {
         let mut candidates = Vec::with_capacity(k);
         for (index, &x0_variance) in batch.x0_variance().iter().enumerate() {
             let sampled = batch.path_slice(index).unwrap_or_default();
-            let mut path = JointPath::new(batch.dof(), sampled.to_vec())
-                .map_err(PlanError::Source)?;
+            let mut path =
+                JointPath::new(batch.dof(), sampled.to_vec()).map_err(PlanError::Source)?;
             path.set_first(start).map_err(PlanError::Source)?;
             let sampled_first = sampled.get(..batch.dof()).unwrap_or_default();
             let (scores, mut reasons) = score_candidate(
@@ -259,7 +262,12 @@ impl Planner {
                 &scoring,
             );
             let label = self.labeller.as_ref().and_then(|l| {
-                l.label(&self.arm, &path, observation.goal_m(), observation.obstacles())
+                l.label(
+                    &self.arm,
+                    &path,
+                    observation.goal_m(),
+                    observation.obstacles(),
+                )
             });
             if let (Some(requested), Some(_)) = (observation.mode().name(), &self.labeller) {
                 if label.as_deref() != Some(requested) {

@@ -90,7 +90,9 @@ pub enum RejectReason {
         requested: String,
         found: Option<String>,
     },
-    #[error("timed plan at {time_secs:.3} s: joint {joint} at {value_rad:.3} rad is outside its limits")]
+    #[error(
+        "timed plan at {time_secs:.3} s: joint {joint} at {value_rad:.3} rad is outside its limits"
+    )]
     TimedPathJointLimit {
         time_secs: f64,
         joint: usize,
@@ -148,7 +150,7 @@ pub fn score_candidate(
         };
         return (scores, vec![RejectReason::NonFinite]);
     }
-    if !(start_error_rad <= config.max_start_error_rad) {
+    if start_error_rad.is_nan() || start_error_rad > config.max_start_error_rad {
         reasons.push(RejectReason::StartError {
             error_rad: start_error_rad,
             limit_rad: config.max_start_error_rad,
@@ -175,14 +177,14 @@ pub fn score_candidate(
     }
     let end = arm.end_effector(path.last());
     let goal_error_m = (end[0] - goal_m[0]).hypot(end[1] - goal_m[1]);
-    if !(goal_error_m <= config.goal_tolerance_m) {
+    if goal_error_m.is_nan() || goal_error_m > config.goal_tolerance_m {
         reasons.push(RejectReason::GoalError {
             error_m: goal_error_m,
             tolerance_m: config.goal_tolerance_m,
         });
     }
     if let Some(threshold) = config.hallucination_threshold {
-        if !(x0_variance <= threshold) {
+        if x0_variance.is_nan() || x0_variance > threshold {
             reasons.push(RejectReason::Hallucination {
                 x0_variance,
                 threshold,
@@ -271,7 +273,14 @@ mod tests {
 
         let over = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![0.0, 2.9]]).unwrap();
         let (_, reasons) = score_candidate(&arm, &over, &[0.0, 0.0], 0.0, goal, &[], &config());
-        assert!(matches!(reasons[0], RejectReason::JointLimit { waypoint: 1, joint: 1, .. }));
+        assert!(matches!(
+            reasons[0],
+            RejectReason::JointLimit {
+                waypoint: 1,
+                joint: 1,
+                ..
+            }
+        ));
 
         let nan = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![f64::NAN, 0.0]]).unwrap();
         let (_, reasons) = score_candidate(&arm, &nan, &[0.0, 0.0], 0.0, goal, &[], &config());

@@ -142,7 +142,7 @@ pub fn select(
             .iter()
             .map(|&m| (m, cost(m)))
             .fold(None, |best, (m, c)| match best {
-                Some((_, bc)) if !(c < bc) => best,
+                Some((_, bc)) if c.is_nan() || c >= bc => best,
                 _ => Some((m, c)),
             })
     };
@@ -167,8 +167,7 @@ pub fn select(
                     .sum();
                 let d = sum / mode.members.len().max(1) as f64;
                 mode_distances_rad[mode.id] = Some(d);
-                if d <= config.hysteresis_max_distance_rad && nearest.is_none_or(|(_, nd)| d < nd)
-                {
+                if d <= config.hysteresis_max_distance_rad && nearest.is_none_or(|(_, nd)| d < nd) {
                     nearest = Some((mode.id, d));
                 }
             }
@@ -179,23 +178,28 @@ pub fn select(
     let (mode, reason) = match current_mode {
         Some(id) => (id, SelectionReason::KeptCurrentMode),
         None => {
-            let ranked = modes.iter().filter_map(|m| best_member(m).map(|b| (m, b.1)));
+            let ranked = modes
+                .iter()
+                .filter_map(|m| best_member(m).map(|b| (m, b.1)));
             let chosen = match config.policy {
-                SelectionPolicy::Mass => ranked.fold(None, |best: Option<(&Mode, f64)>, x| {
-                    match best {
+                SelectionPolicy::Mass => {
+                    ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
                         Some(b)
                             if b.0.members.len() > x.0.members.len()
-                                || (b.0.members.len() == x.0.members.len() && !(x.1 < b.1)) =>
+                                || (b.0.members.len() == x.0.members.len()
+                                    && (x.1.is_nan() || x.1 >= b.1)) =>
                         {
                             best
                         }
                         _ => Some(x),
-                    }
-                }),
-                SelectionPolicy::Cost => ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
-                    Some(b) if !(x.1 < b.1) => best,
-                    _ => Some(x),
-                }),
+                    })
+                }
+                SelectionPolicy::Cost => {
+                    ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
+                        Some(b) if x.1.is_nan() || x.1 >= b.1 => best,
+                        _ => Some(x),
+                    })
+                }
             }?;
             let reason = match config.policy {
                 SelectionPolicy::Mass => SelectionReason::BestByMass,
@@ -251,7 +255,7 @@ mod tests {
         // Call 1: left has more mass.
         let paths = batch(6, 4);
         let costs: Vec<f64> = paths.iter().map(JointPath::length_rad).collect();
-        let clustering = cluster(&paths, &vec![true; 10], 0.3);
+        let clustering = cluster(&paths, &[true; 10], 0.3);
         let first = select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &cfg).unwrap();
         assert_eq!(first.reason, SelectionReason::BestByMass);
         assert!(first.candidate < 6);
@@ -260,7 +264,7 @@ mod tests {
         // Call 2: right has more mass now, left is still valid: keep left.
         let paths = batch(3, 7);
         let costs: Vec<f64> = paths.iter().map(JointPath::length_rad).collect();
-        let clustering = cluster(&paths, &vec![true; 10], 0.3);
+        let clustering = cluster(&paths, &[true; 10], 0.3);
         let second = select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &cfg).unwrap();
         assert_eq!(second.reason, SelectionReason::KeptCurrentMode);
         assert!(second.candidate < 3, "{second:?}");
@@ -269,8 +273,15 @@ mod tests {
             hysteresis: false,
             ..cfg
         };
-        let switched =
-            select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &free).unwrap();
+        let switched = select(
+            &clustering.modes,
+            &paths,
+            &costs,
+            &[0.0, 0.0],
+            &state,
+            &free,
+        )
+        .unwrap();
         assert!(switched.candidate >= 3);
         state.remember(paths[second.candidate].clone());
 
@@ -310,9 +321,19 @@ mod tests {
             &config(SelectionPolicy::Cost),
         )
         .unwrap();
-        assert_eq!((by_cost.candidate, by_cost.reason), (6, SelectionReason::BestByCost));
-        assert!(select(&[], &paths, &costs, &[0.0, 0.0], &state, &config(SelectionPolicy::Mass))
-            .is_none());
+        assert_eq!(
+            (by_cost.candidate, by_cost.reason),
+            (6, SelectionReason::BestByCost)
+        );
+        assert!(select(
+            &[],
+            &paths,
+            &costs,
+            &[0.0, 0.0],
+            &state,
+            &config(SelectionPolicy::Mass)
+        )
+        .is_none());
     }
 
     #[test]

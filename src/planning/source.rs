@@ -65,7 +65,10 @@ impl CandidateBatch {
                 found: vec![bad.len(), bad.dof()],
             });
         }
-        let positions = paths.iter().flat_map(|p| p.as_slice().iter().copied()).collect();
+        let positions = paths
+            .iter()
+            .flat_map(|p| p.as_slice().iter().copied())
+            .collect();
         Self::new(paths.len(), horizon, dof, positions, x0_variance)
     }
 

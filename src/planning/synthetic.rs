@@ -53,7 +53,10 @@ impl SyntheticSource {
         bundles: Vec<SyntheticBundle>,
     ) -> Result<Self> {
         if horizon < 2 {
-            return Err(Error::config("synthetic.horizon", "need at least 2 waypoints"));
+            return Err(Error::config(
+                "synthetic.horizon",
+                "need at least 2 waypoints",
+            ));
         }
         if !terms.contains(&ConditionTerm::JointPositions) {
             return Err(Error::config(
@@ -62,7 +65,10 @@ impl SyntheticSource {
             ));
         }
         if bundles.is_empty() {
-            return Err(Error::config("synthetic.bundles", "need at least one bundle"));
+            return Err(Error::config(
+                "synthetic.bundles",
+                "need at least one bundle",
+            ));
         }
         for (i, bundle) in bundles.iter().enumerate() {
             let bad_via = bundle.via_rad.iter().any(|v| v.len() != dof);
@@ -237,7 +243,10 @@ mod tests {
     fn paths_start_at_the_condition_and_follow_the_weights() {
         let mut source = source();
         let batch = source.sample(&[0.5, 0.5, 0.2, -0.3], None, 8, 7).unwrap();
-        assert_eq!((batch.num_candidates(), batch.horizon(), batch.dof()), (8, 8, 2));
+        assert_eq!(
+            (batch.num_candidates(), batch.horizon(), batch.dof()),
+            (8, 8, 2)
+        );
         let first = batch.path(0).unwrap();
         assert!((first.first()[0] - 0.2).abs() < 1e-6 && (first.first()[1] + 0.3).abs() < 1e-6);
         assert!((first.last()[0] - 1.0).abs() < 1e-12);
@@ -247,8 +256,14 @@ mod tests {
             .collect();
         assert_eq!(mids.iter().filter(|&&m| m < 0.0).count(), 6, "{mids:?}");
         // Seeded: same seed, same bytes; another seed differs.
-        assert_eq!(batch, source.sample(&[0.5, 0.5, 0.2, -0.3], None, 8, 7).unwrap());
-        assert_ne!(batch, source.sample(&[0.5, 0.5, 0.2, -0.3], None, 8, 8).unwrap());
+        assert_eq!(
+            batch,
+            source.sample(&[0.5, 0.5, 0.2, -0.3], None, 8, 7).unwrap()
+        );
+        assert_ne!(
+            batch,
+            source.sample(&[0.5, 0.5, 0.2, -0.3], None, 8, 8).unwrap()
+        );
     }
 
     #[test]

@@ -232,8 +232,13 @@ pub fn time_parameterize(
     let mut cap_scale = vec![1.0; segments + 1];
     let (mut durations, mut velocities) = (Vec::new(), Vec::new());
     for _ in 0..MAX_PROFILE_ROUNDS {
-        (durations, velocities) =
-            speed_profile(&waypoints, &profile_vmax, &profile_amax, &v_start, &cap_scale);
+        (durations, velocities) = speed_profile(
+            &waypoints,
+            &profile_vmax,
+            &profile_amax,
+            &v_start,
+            &cap_scale,
+        );
         let mut violated = false;
         for i in 0..segments {
             if segment_ratio(&waypoints, &velocities, &durations, i, &vmax, &amax) > 1.0 {
@@ -253,7 +258,7 @@ pub fn time_parameterize(
         let mut converged = false;
         for _ in 0..MAX_STRETCHES {
             let ratio = segment_ratio(&waypoints, &velocities, &durations, i, &vmax, &amax);
-            if !(ratio > 1.0) {
+            if ratio <= 1.0 {
                 converged = true;
                 break;
             }
@@ -309,16 +314,24 @@ fn segment_ratio(
 fn densify(waypoints: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     let total: f64 = waypoints.windows(2).map(|w| distance(&w[0], &w[1])).sum();
     let max_step = total / MIN_SEGMENTS as f64;
-    if !(max_step > 0.0) {
+    if max_step.is_nan() || max_step <= 0.0 {
         return waypoints;
     }
     let mut out = Vec::with_capacity(waypoints.len() + MIN_SEGMENTS);
     for pair in waypoints.windows(2) {
-        let pieces = (distance(&pair[0], &pair[1]) / max_step * (1.0 - 1e-9)).ceil().max(1.0);
+        let pieces = (distance(&pair[0], &pair[1]) / max_step * (1.0 - 1e-9))
+            .ceil()
+            .max(1.0);
         let pieces = pieces as usize;
         for k in 0..pieces {
             let s = k as f64 / pieces as f64;
-            out.push(pair[0].iter().zip(&pair[1]).map(|(a, b)| a + s * (b - a)).collect());
+            out.push(
+                pair[0]
+                    .iter()
+                    .zip(&pair[1])
+                    .map(|(a, b)| a + s * (b - a))
+                    .collect(),
+            );
         }
     }
     if let Some(last) = waypoints.last() {
@@ -441,8 +454,16 @@ mod tests {
                     pair[1].velocities[j],
                     h,
                 );
-                assert!(v <= vmax[j] * (1.0 + 1e-9) + 1e-12, "velocity {v} > {}", vmax[j]);
-                assert!(a <= amax[j] * (1.0 + 1e-9) + 1e-12, "acceleration {a} > {}", amax[j]);
+                assert!(
+                    v <= vmax[j] * (1.0 + 1e-9) + 1e-12,
+                    "velocity {v} > {}",
+                    vmax[j]
+                );
+                assert!(
+                    a <= amax[j] * (1.0 + 1e-9) + 1e-12,
+                    "acceleration {a} > {}",
+                    amax[j]
+                );
             }
         }
     }

@@ -144,7 +144,7 @@ impl PlanarArm {
     /// The deepest contact of configuration `q` with an obstacle, if it collides (clearance < 0).
     pub fn collision(&self, q_rad: &[f64], obstacles: &[CircleObstacle]) -> Option<Contact> {
         self.clearance(q_rad, obstacles)
-            .filter(|c| !(c.clearance_m >= 0.0))
+            .filter(|c| c.clearance_m.is_nan() || c.clearance_m < 0.0)
     }
 
     /// Swept check of the straight joint-space motion from `qa` to `qb` (conservative
@@ -197,7 +197,7 @@ impl PlanarArm {
                     let clearance_m = point_segment_distance(pair[0], pair[1], obstacle.center_m)
                         - obstacle.radius_m
                         - self.link_radius_m();
-                    if !(clearance_m >= SWEPT_TOLERANCE_M) {
+                    if clearance_m.is_nan() || clearance_m < SWEPT_TOLERANCE_M {
                         return Some(SweptContact {
                             fraction: s,
                             contact: Contact {
@@ -301,10 +301,14 @@ mod tests {
         let contact = arm.collision(&[0.0, 0.0], &on_link0).unwrap();
         assert_eq!((contact.link, contact.obstacle), (0, 1));
         // Clear by 2 cm.
-        assert!(arm.collision(&[0.0, 0.0], &[circle(0.5, 0.15, 0.1)]).is_none());
+        assert!(arm
+            .collision(&[0.0, 0.0], &[circle(0.5, 0.15, 0.1)])
+            .is_none());
         assert!(arm.collision(&[0.0, 0.0], &[]).is_none());
         // Beyond the end effector's tip but within the capsule's round cap.
-        assert!(arm.collision(&[0.0, 0.0], &[circle(0.95, 0.0, 0.03)]).is_some());
+        assert!(arm
+            .collision(&[0.0, 0.0], &[circle(0.95, 0.0, 0.03)])
+            .is_some());
     }
 
     #[test]
@@ -365,14 +369,26 @@ mod tests {
 
     #[test]
     fn nearest_obstacle_prefers_the_one_on_the_segment() {
-        let obstacles = [circle(0.5, 0.5, 0.1), circle(0.5, 0.05, 0.05), circle(9.0, 0.0, 5.0)];
-        assert_eq!(nearest_obstacle_to_segment(&obstacles, [0.0, 0.0], [1.0, 0.0]), Some(1));
-        assert_eq!(nearest_obstacle_to_segment(&[], [0.0, 0.0], [1.0, 0.0]), None);
+        let obstacles = [
+            circle(0.5, 0.5, 0.1),
+            circle(0.5, 0.05, 0.05),
+            circle(9.0, 0.0, 5.0),
+        ];
+        assert_eq!(
+            nearest_obstacle_to_segment(&obstacles, [0.0, 0.0], [1.0, 0.0]),
+            Some(1)
+        );
+        assert_eq!(
+            nearest_obstacle_to_segment(&[], [0.0, 0.0], [1.0, 0.0]),
+            None
+        );
     }
 
     #[test]
     fn obstacle_validation_names_the_field() {
-        let err = circle(0.0, f64::NAN, 0.1).validate("obstacles[2]").unwrap_err();
+        let err = circle(0.0, f64::NAN, 0.1)
+            .validate("obstacles[2]")
+            .unwrap_err();
         assert!(err.to_string().contains("obstacles[2].center_m"), "{err}");
         let err = circle(0.0, 0.0, 0.0).validate("obstacles[0]").unwrap_err();
         assert!(err.to_string().contains("radius_m"), "{err}");

@@ -42,7 +42,10 @@ impl RobotDescription {
     /// Checks every value (NaN-safe: comparisons are written so that NaN fails them).
     pub fn validate(&self) -> Result<()> {
         if self.joints.is_empty() {
-            return Err(Error::config("robot.joints", "at least one joint is required"));
+            return Err(Error::config(
+                "robot.joints",
+                "at least one joint is required",
+            ));
         }
         if self.link_lengths_m.len() != self.joints.len() {
             return Err(Error::config(
@@ -60,7 +63,10 @@ impl RobotDescription {
                 return Err(Error::config(key("name"), "empty joint name"));
             }
             if self.joints[..i].iter().any(|j| j.name == joint.name) {
-                return Err(Error::config(key("name"), format!("duplicate joint `{}`", joint.name)));
+                return Err(Error::config(
+                    key("name"),
+                    format!("duplicate joint `{}`", joint.name),
+                ));
             }
             if !(joint.lower_rad.is_finite()
                 && joint.upper_rad.is_finite()
@@ -75,10 +81,12 @@ impl RobotDescription {
                 ));
             }
             if !(joint.max_velocity_rad_s > 0.0 && joint.max_velocity_rad_s.is_finite()) {
-                return Err(Error::config(key("max_velocity_rad_s"), "must be finite and > 0"));
+                return Err(Error::config(
+                    key("max_velocity_rad_s"),
+                    "must be finite and > 0",
+                ));
             }
-            if !(joint.max_acceleration_rad_s2 > 0.0 && joint.max_acceleration_rad_s2.is_finite())
-            {
+            if !(joint.max_acceleration_rad_s2 > 0.0 && joint.max_acceleration_rad_s2.is_finite()) {
                 return Err(Error::config(
                     key("max_acceleration_rad_s2"),
                     "must be finite and > 0",
@@ -94,7 +102,10 @@ impl RobotDescription {
             }
         }
         if !(self.link_radius_m >= 0.0 && self.link_radius_m.is_finite()) {
-            return Err(Error::config("robot.link_radius_m", "must be finite and >= 0"));
+            return Err(Error::config(
+                "robot.link_radius_m",
+                "must be finite and >= 0",
+            ));
         }
         if !self.base_position_m.iter().all(|v| v.is_finite()) {
             return Err(Error::config("robot.base_position_m", "must be finite"));
@@ -118,10 +129,7 @@ impl RobotDescription {
         };
         RobotDescription {
             name: "planar_2link".to_string(),
-            joints: vec![
-                joint("shoulder", std::f64::consts::PI),
-                joint("elbow", 2.8),
-            ],
+            joints: vec![joint("shoulder", std::f64::consts::PI), joint("elbow", 2.8)],
             link_lengths_m: vec![0.5, 0.4],
             link_radius_m: 0.03,
             base_position_m: [0.0, 0.0],
@@ -147,13 +155,19 @@ mod tests {
 
         let mut robot = RobotDescription::planar_2link();
         robot.link_lengths_m.pop();
-        assert!(robot.validate().unwrap_err().to_string().contains("link_lengths_m"));
+        assert!(robot
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("link_lengths_m"));
     }
 
     #[test]
     fn unknown_yaml_key_is_an_error() {
         let yaml = "name: a\njoints: []\nlink_lengths_m: []\nlink_radius_m: 0.1\ncolour: red\n";
-        let err = serde_yaml::from_str::<RobotDescription>(yaml).unwrap_err().to_string();
+        let err = serde_yaml::from_str::<RobotDescription>(yaml)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
     }
 }

@@ -151,22 +151,38 @@ impl PlanarArm {
 
     /// Lower position limits, radians.
     pub fn lower_limits_rad(&self) -> Vec<f64> {
-        self.description.joints.iter().map(|j| j.lower_rad).collect()
+        self.description
+            .joints
+            .iter()
+            .map(|j| j.lower_rad)
+            .collect()
     }
 
     /// Upper position limits, radians.
     pub fn upper_limits_rad(&self) -> Vec<f64> {
-        self.description.joints.iter().map(|j| j.upper_rad).collect()
+        self.description
+            .joints
+            .iter()
+            .map(|j| j.upper_rad)
+            .collect()
     }
 
     /// Velocity limits, rad/s.
     pub fn max_velocities_rad_s(&self) -> Vec<f64> {
-        self.description.joints.iter().map(|j| j.max_velocity_rad_s).collect()
+        self.description
+            .joints
+            .iter()
+            .map(|j| j.max_velocity_rad_s)
+            .collect()
     }
 
     /// Acceleration limits, rad/s².
     pub fn max_accelerations_rad_s2(&self) -> Vec<f64> {
-        self.description.joints.iter().map(|j| j.max_acceleration_rad_s2).collect()
+        self.description
+            .joints
+            .iter()
+            .map(|j| j.max_acceleration_rad_s2)
+            .collect()
     }
 
     /// The first joint outside its position limits: `(joint index, value)`. NaN counts as
@@ -327,8 +343,14 @@ mod tests {
         assert_eq!(points.len(), 3);
         assert!((points[2][0] - 0.9).abs() < 1e-12 && points[2][1].abs() < 1e-12);
         let ee = arm.end_effector(&[PI / 2.0, -PI / 2.0]);
-        assert!((ee[0] - 0.4).abs() < 1e-12 && (ee[1] - 0.5).abs() < 1e-12, "{ee:?}");
-        assert_eq!(arm.joint_points(&[0.3, 0.2])[2], arm.end_effector(&[0.3, 0.2]));
+        assert!(
+            (ee[0] - 0.4).abs() < 1e-12 && (ee[1] - 0.5).abs() < 1e-12,
+            "{ee:?}"
+        );
+        assert_eq!(
+            arm.joint_points(&[0.3, 0.2])[2],
+            arm.end_effector(&[0.3, 0.2])
+        );
         assert!((arm.max_reach_m() - 0.9).abs() < 1e-12);
         assert!((arm.min_reach_m() - 0.1).abs() < 1e-12);
     }
@@ -350,7 +372,9 @@ mod tests {
     fn unreachable_targets_are_typed() {
         let arm = arm();
         let err = arm.ik([1.2, 0.0], ElbowBranch::Up).unwrap_err();
-        assert!(matches!(err, IkError::Unreachable { max_reach_m, .. } if (max_reach_m - 0.9).abs() < 1e-12));
+        assert!(
+            matches!(err, IkError::Unreachable { max_reach_m, .. } if (max_reach_m - 0.9).abs() < 1e-12)
+        );
         assert!(matches!(
             arm.ik_all([0.05, 0.0]),
             Err(IkError::Unreachable { .. })

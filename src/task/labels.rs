@@ -31,7 +31,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::planning::PathLabeller;
-use crate::robot::{nearest_obstacle_to_segment, CircleObstacle, ElbowBranch, JointPath, PlanarArm};
+use crate::robot::{
+    nearest_obstacle_to_segment, CircleObstacle, ElbowBranch, JointPath, PlanarArm,
+};
 
 /// Which side of the obstacle the end effector passes (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -167,7 +169,7 @@ pub fn path_side(arm: &PlanarArm, path: &JointPath, center_m: [f64; 2]) -> Optio
     };
     let points: Vec<[f64; 2]> = path.waypoints().map(relative).collect();
     let swept_angle_rad: f64 = points.windows(2).map(|w| turn(w[0], w[1])).sum();
-    if !(swept_angle_rad.abs() > 1e-9) {
+    if swept_angle_rad.is_nan() || swept_angle_rad.abs() <= 1e-9 {
         return None;
     }
     let straight_angle_rad = turn(points[0], points[points.len() - 1]);
@@ -186,7 +188,11 @@ pub fn path_side(arm: &PlanarArm, path: &JointPath, center_m: [f64; 2]) -> Optio
 }
 
 /// The label of `path` relative to `obstacle`; `None` without a side or without an elbow joint.
-pub fn label_path(arm: &PlanarArm, path: &JointPath, obstacle: &CircleObstacle) -> Option<ModeLabel> {
+pub fn label_path(
+    arm: &PlanarArm,
+    path: &JointPath,
+    obstacle: &CircleObstacle,
+) -> Option<ModeLabel> {
     let side = path_side(arm, path, obstacle.center_m)?.side;
     let elbow = ElbowBranch::of_elbow_angle(*path.last().get(1)?);
     Some(ModeLabel { side, elbow })
@@ -279,7 +285,10 @@ mod tests {
         );
         // Reversed travel flips the side.
         let back = path_through(&arm, &[goal, [0.35, 0.0], start], ElbowBranch::Up);
-        assert_eq!(path_side(&arm, &back, obstacle.center_m).unwrap().side, Side::Right);
+        assert_eq!(
+            path_side(&arm, &back, obstacle.center_m).unwrap().side,
+            Side::Right
+        );
         // A path that does not move has no side.
         let still = JointPath::from_waypoints(&[vec![0.1, 0.2], vec![0.1, 0.2]]).unwrap();
         assert!(path_side(&arm, &still, obstacle.center_m).is_none());
@@ -292,7 +301,9 @@ mod tests {
             radius_m: 0.05,
         };
         assert_eq!(
-            labeller.label(&arm, &right, [0.5, 0.3], &[far, obstacle]).as_deref(),
+            labeller
+                .label(&arm, &right, [0.5, 0.3], &[far, obstacle])
+                .as_deref(),
             Some("right")
         );
     }
@@ -302,8 +313,15 @@ mod tests {
         for (i, label) in ModeLabel::all().into_iter().enumerate() {
             assert_eq!(label.index(), i);
             assert_eq!(ModeLabel::from_name(label.name()), Some(label));
-            for scheme in [LabelScheme::Side, LabelScheme::Elbow, LabelScheme::SideElbow] {
-                assert_eq!(scheme.names()[scheme.index_of(label)], scheme.name_of(label));
+            for scheme in [
+                LabelScheme::Side,
+                LabelScheme::Elbow,
+                LabelScheme::SideElbow,
+            ] {
+                assert_eq!(
+                    scheme.names()[scheme.index_of(label)],
+                    scheme.name_of(label)
+                );
             }
         }
         assert_eq!(ModeLabel::from_name("left"), None);

@@ -148,7 +148,7 @@ impl SceneSamplerConfig {
                 ));
             }
         }
-        if !(self.obstacle_radius_m[0] > 0.0) {
+        if self.obstacle_radius_m[0] <= 0.0 {
             return Err(Error::config(
                 "scene_sampler.obstacle_radius_m",
                 "minimum radius must be > 0",
@@ -322,15 +322,22 @@ mod tests {
         };
         let text = scene.to_yaml().unwrap();
         assert_eq!(Scene::from_yaml_str(&text, Path::new("x")).unwrap(), scene);
-        let err = Scene::from_yaml_str("start_rad: [0, 0]\ngoal_m: [0.5, 0]\ngoals: 1\n", Path::new("s.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = Scene::from_yaml_str(
+            "start_rad: [0, 0]\ngoal_m: [0.5, 0]\ngoals: 1\n",
+            Path::new("s.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("s.yaml") && err.contains("goals"), "{err}");
         let bad = SceneSamplerConfig {
             blocking_probability: 1.5,
             ..SceneSamplerConfig::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("blocking_probability"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("blocking_probability"));
     }
 
     #[test]
@@ -351,7 +358,9 @@ mod tests {
         let solutions = arm.ik_all(blocked.goal_m).unwrap();
         assert_eq!(solutions.len(), 2);
         for s in &solutions {
-            assert!(arm.collision(&s.positions_rad, &blocked.obstacles).is_none());
+            assert!(arm
+                .collision(&s.positions_rad, &blocked.obstacles)
+                .is_none());
             assert!(straight_collides(&blocked, s.positions_rad), "{s:?}");
         }
 
