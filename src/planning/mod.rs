@@ -9,6 +9,7 @@
 //! ```
 //! [`Planner`] glues the stages and keeps the selection memory between calls.
 
+mod bench;
 mod condition;
 mod config;
 mod modes;
@@ -24,6 +25,7 @@ mod timing;
 #[cfg(test)]
 mod tests;
 
+pub use bench::{bench_pipeline, blocked_scene, blocked_scene_source, BenchReport};
 pub use condition::{condition_dim, condition_vector, conditioned_obstacle, ConditionTerm};
 pub use config::PlannerConfig;
 pub use modes::{cluster, path_distance_rad, Clustering, Mode};

@@ -58,7 +58,7 @@ pub fn hermite(p0: f64, v0: f64, p1: f64, v1: f64, h: f64, tau: f64) -> (f64, f6
 /// quadratic in time, acceleration linear, so the extremes are at the ends or the velocity's
 /// vertex).
 pub fn segment_extrema(p0: f64, v0: f64, p1: f64, v1: f64, h: f64) -> (f64, f64) {
-    if !(h > 0.0) {
+    if h.is_nan() || h <= 0.0 {
         return (v0.abs().max(v1.abs()), f64::INFINITY);
     }
     let delta = p1 - p0;
@@ -127,7 +127,7 @@ impl Plan {
         let (Some(first), Some(last)) = (self.points.first(), self.points.last()) else {
             return (Vec::new(), Vec::new());
         };
-        if !(t_secs > first.time_from_start_secs) {
+        if t_secs.is_nan() || t_secs <= first.time_from_start_secs {
             return (first.positions.clone(), first.velocities.clone());
         }
         if t_secs >= last.time_from_start_secs {

@@ -87,7 +87,7 @@ pub struct ModeSummary {
     /// The most common label among the members (ties: the alphabetically first), with a
     /// labeller.
     pub label: Option<String>,
-    /// Distance to the previous choice, radians (see [`super::selection`]).
+    /// Distance to the previous choice, radians (see [`super::select`]).
     pub distance_to_previous_rad: Option<f64>,
 }
 

@@ -150,7 +150,7 @@ pub fn score_candidate(
         };
         return (scores, vec![RejectReason::NonFinite]);
     }
-    if !(start_error_rad <= config.max_start_error_rad) {
+    if start_error_rad.is_nan() || start_error_rad > config.max_start_error_rad {
         reasons.push(RejectReason::StartError {
             error_rad: start_error_rad,
             limit_rad: config.max_start_error_rad,
@@ -177,14 +177,14 @@ pub fn score_candidate(
     }
     let end = arm.end_effector(path.last());
     let goal_error_m = (end[0] - goal_m[0]).hypot(end[1] - goal_m[1]);
-    if !(goal_error_m <= config.goal_tolerance_m) {
+    if goal_error_m.is_nan() || goal_error_m > config.goal_tolerance_m {
         reasons.push(RejectReason::GoalError {
             error_m: goal_error_m,
             tolerance_m: config.goal_tolerance_m,
         });
     }
     if let Some(threshold) = config.hallucination_threshold {
-        if !(x0_variance <= threshold) {
+        if x0_variance.is_nan() || x0_variance > threshold {
             reasons.push(RejectReason::Hallucination {
                 x0_variance,
                 threshold,

@@ -142,7 +142,7 @@ pub fn select(
             .iter()
             .map(|&m| (m, cost(m)))
             .fold(None, |best, (m, c)| match best {
-                Some((_, bc)) if !(c < bc) => best,
+                Some((_, bc)) if c.is_nan() || c >= bc => best,
                 _ => Some((m, c)),
             })
     };
@@ -186,7 +186,8 @@ pub fn select(
                     ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
                         Some(b)
                             if b.0.members.len() > x.0.members.len()
-                                || (b.0.members.len() == x.0.members.len() && !(x.1 < b.1)) =>
+                                || (b.0.members.len() == x.0.members.len()
+                                    && (x.1.is_nan() || x.1 >= b.1)) =>
                         {
                             best
                         }
@@ -195,7 +196,7 @@ pub fn select(
                 }
                 SelectionPolicy::Cost => {
                     ranked.fold(None, |best: Option<(&Mode, f64)>, x| match best {
-                        Some(b) if !(x.1 < b.1) => best,
+                        Some(b) if x.1.is_nan() || x.1 >= b.1 => best,
                         _ => Some(x),
                     })
                 }
@@ -254,7 +255,7 @@ mod tests {
         // Call 1: left has more mass.
         let paths = batch(6, 4);
         let costs: Vec<f64> = paths.iter().map(JointPath::length_rad).collect();
-        let clustering = cluster(&paths, &vec![true; 10], 0.3);
+        let clustering = cluster(&paths, &[true; 10], 0.3);
         let first = select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &cfg).unwrap();
         assert_eq!(first.reason, SelectionReason::BestByMass);
         assert!(first.candidate < 6);
@@ -263,7 +264,7 @@ mod tests {
         // Call 2: right has more mass now, left is still valid: keep left.
         let paths = batch(3, 7);
         let costs: Vec<f64> = paths.iter().map(JointPath::length_rad).collect();
-        let clustering = cluster(&paths, &vec![true; 10], 0.3);
+        let clustering = cluster(&paths, &[true; 10], 0.3);
         let second = select(&clustering.modes, &paths, &costs, &[0.0, 0.0], &state, &cfg).unwrap();
         assert_eq!(second.reason, SelectionReason::KeptCurrentMode);
         assert!(second.candidate < 3, "{second:?}");

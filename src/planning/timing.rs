@@ -258,7 +258,7 @@ pub fn time_parameterize(
         let mut converged = false;
         for _ in 0..MAX_STRETCHES {
             let ratio = segment_ratio(&waypoints, &velocities, &durations, i, &vmax, &amax);
-            if !(ratio > 1.0) {
+            if ratio <= 1.0 {
                 converged = true;
                 break;
             }
@@ -314,7 +314,7 @@ fn segment_ratio(
 fn densify(waypoints: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     let total: f64 = waypoints.windows(2).map(|w| distance(&w[0], &w[1])).sum();
     let max_step = total / MIN_SEGMENTS as f64;
-    if !(max_step > 0.0) {
+    if max_step.is_nan() || max_step <= 0.0 {
         return waypoints;
     }
     let mut out = Vec::with_capacity(waypoints.len() + MIN_SEGMENTS);

@@ -144,7 +144,7 @@ impl PlanarArm {
     /// The deepest contact of configuration `q` with an obstacle, if it collides (clearance < 0).
     pub fn collision(&self, q_rad: &[f64], obstacles: &[CircleObstacle]) -> Option<Contact> {
         self.clearance(q_rad, obstacles)
-            .filter(|c| !(c.clearance_m >= 0.0))
+            .filter(|c| c.clearance_m.is_nan() || c.clearance_m < 0.0)
     }
 
     /// Swept check of the straight joint-space motion from `qa` to `qb` (conservative
@@ -197,7 +197,7 @@ impl PlanarArm {
                     let clearance_m = point_segment_distance(pair[0], pair[1], obstacle.center_m)
                         - obstacle.radius_m
                         - self.link_radius_m();
-                    if !(clearance_m >= SWEPT_TOLERANCE_M) {
+                    if clearance_m.is_nan() || clearance_m < SWEPT_TOLERANCE_M {
                         return Some(SweptContact {
                             fraction: s,
                             contact: Contact {

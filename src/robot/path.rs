@@ -110,7 +110,7 @@ impl JointPath {
         let count = count.max(1);
         let total = self.length_rad();
         let mut out = Vec::with_capacity(count * self.dof);
-        if !(total > 0.0) || self.len() < 2 || count == 1 {
+        if total.is_nan() || total <= 0.0 || self.len() < 2 || count == 1 {
             for i in 0..count {
                 let source = if count > 1 && i + 1 == count {
                     self.last()

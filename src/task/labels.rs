@@ -169,7 +169,7 @@ pub fn path_side(arm: &PlanarArm, path: &JointPath, center_m: [f64; 2]) -> Optio
     };
     let points: Vec<[f64; 2]> = path.waypoints().map(relative).collect();
     let swept_angle_rad: f64 = points.windows(2).map(|w| turn(w[0], w[1])).sum();
-    if !(swept_angle_rad.abs() > 1e-9) {
+    if swept_angle_rad.is_nan() || swept_angle_rad.abs() <= 1e-9 {
         return None;
     }
     let straight_angle_rad = turn(points[0], points[points.len() - 1]);

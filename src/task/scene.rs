@@ -148,7 +148,7 @@ impl SceneSamplerConfig {
                 ));
             }
         }
-        if !(self.obstacle_radius_m[0] > 0.0) {
+        if self.obstacle_radius_m[0] <= 0.0 {
             return Err(Error::config(
                 "scene_sampler.obstacle_radius_m",
                 "minimum radius must be > 0",
