@@ -75,7 +75,9 @@ fn saved_folder_loads_and_computes_the_same() {
         .denoiser()
         .denoise(&x, &t, Some(&c), Some(&l))
         .unwrap();
-    assert_eq!(common::max_abs_diff(&want, &got), 0.0);
+    // Trainable variables take the differentiable conv path, loaded tensors the inference path:
+    // the same arithmetic in another order, so equal to rounding.
+    assert!(common::max_abs_diff(&want, &got) < 1e-5);
     let names = expected_tensors(&spec.unet_config(), mode_embedding_config(&spec)).unwrap();
     assert_eq!(names["mode_embedding.weight"], vec![3, 4]);
     assert_eq!(names.len(), weights_tensors(dir.path()).len());
