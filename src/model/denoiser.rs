@@ -4,6 +4,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{ConditionalUnet1d, UnetConfig};
+use crate::diffusion::Denoise;
 
 /// Prefix of the label embedding's tensor (`mode_embedding.weight`).
 pub const MODE_EMBEDDING_PREFIX: &str = "mode_embedding";
@@ -148,29 +149,7 @@ impl Denoiser {
     }
 }
 
-/// Local copy of the `Denoise` contract from `docs/ARCHITECTURE.md`, until
-/// `crate::diffusion::Denoise` exists; then this module goes and the impl below targets that trait.
-// Implemented but not yet called through the trait outside tests.
-#[allow(dead_code)]
-pub(crate) mod contract {
-    use candle_core::{Result, Tensor};
-
-    /// Anything that predicts the network output (epsilon or x0) for a noisy batch.
-    pub(crate) trait Denoise {
-        /// x_t: (B, ...) ; timesteps: (B,) u32 ; global_cond: (B, G) or None ; labels: (B,) u32 or None
-        fn denoise(
-            &self,
-            x_t: &Tensor,
-            timesteps: &Tensor,
-            global_cond: Option<&Tensor>,
-            labels: Option<&Tensor>,
-        ) -> Result<Tensor>;
-        /// The label index meaning "no label" (classifier-free guidance), if labels are supported.
-        fn null_label(&self) -> Option<u32>;
-    }
-}
-
-impl contract::Denoise for Denoiser {
+impl Denoise for Denoiser {
     fn denoise(
         &self,
         x_t: &Tensor,
@@ -188,7 +167,6 @@ impl contract::Denoise for Denoiser {
 
 #[cfg(test)]
 mod tests {
-    use super::contract::Denoise;
     use super::*;
     use candle_core::Device;
     use candle_nn::VarMap;
