@@ -9,6 +9,7 @@
 
 mod blocks;
 mod config;
+mod cpu;
 mod denoiser;
 mod folder;
 mod ops;
@@ -16,6 +17,7 @@ mod spec;
 mod unet;
 
 pub use config::UnetConfig;
+pub use cpu::{CpuThreads, ForwardOptions, KernelChoice};
 pub use denoiser::{Denoiser, ModeEmbeddingConfig, MODE_EMBEDDING_PREFIX};
 pub use folder::{
     check_tensors, expected_tensors, mode_embedding_config, save_model_folder,

@@ -16,6 +16,9 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::cpu::kernels::{self, ConvGeom, Mat};
+use super::cpu::{Act, CpuSlice, Dims, Par};
+
 /// PyTorch's `nn.GroupNorm` default epsilon.
 const GROUP_NORM_EPS: f64 = 1e-5;
 
@@ -74,9 +77,10 @@ impl Conv1d {
         })
     }
 
-    /// Weight `(out, in, k)`.
-    pub(crate) fn weight(&self) -> &Tensor {
-        &self.weight
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
     }
 
     /// Bias `(1, out, 1)`.
@@ -84,9 +88,75 @@ impl Conv1d {
         &self.bias
     }
 
-    /// `(padding, stride)`.
-    pub(crate) fn padding_stride(&self) -> (usize, usize) {
-        (self.padding, self.stride)
+    /// The CPU kernels' forward: x (in, B, L) -> (out, B, L_out), with the bias added if
+    /// `with_bias` (the blocks add it inside their GroupNorm pass instead).
+    pub(crate) fn forward_cpu(&self, x: &Act, with_bias: bool, par: Par) -> Result<Act> {
+        let (c_out, c_in, k) = self.weight.dims3()?;
+        if x.d.c != c_in {
+            candle_core::bail!(
+                "conv1d: input {:?} for weight {:?}",
+                x.d,
+                self.weight.dims()
+            );
+        }
+        let geom = ConvGeom {
+            k,
+            padding: self.padding,
+            stride: self.stride,
+        };
+        let Some(l_out) = geom.l_out(x.d.l) else {
+            candle_core::bail!("conv1d: kernel {geom:?} does not fit length {}", x.d.l);
+        };
+        let w = CpuSlice::new(&self.weight, "conv1d weight")?;
+        let mut out = Act::zeros(Dims {
+            c: c_out,
+            b: x.d.b,
+            l: l_out,
+        });
+        let n = x.d.b * l_out;
+        let lhs = Mat {
+            data: w.get(),
+            rs: c_in * k,
+            cs: 1,
+        };
+        if self.is_pointwise() {
+            let rhs = Mat {
+                data: &x.data,
+                rs: n,
+                cs: 1,
+            };
+            kernels::matmul(
+                (c_out, n, c_in),
+                &mut out.data,
+                (n, 1),
+                false,
+                lhs,
+                rhs,
+                par,
+            )?;
+        } else {
+            let mut cols = vec![0.0; c_in * k * n];
+            kernels::im2col(&x.data, x.d, geom, &mut cols, par)?;
+            let rhs = Mat {
+                data: &cols,
+                rs: n,
+                cs: 1,
+            };
+            kernels::matmul(
+                (c_out, n, c_in * k),
+                &mut out.data,
+                (n, 1),
+                false,
+                lhs,
+                rhs,
+                par,
+            )?;
+        }
+        if with_bias {
+            let bias = CpuSlice::new(&self.bias, "conv1d bias")?;
+            kernels::add_channel_bias(&mut out.data, out.d, bias.get())?;
+        }
+        Ok(out)
     }
 
     fn is_pointwise(&self) -> bool {
@@ -213,9 +283,76 @@ impl Upsample1d {
         })
     }
 
-    /// Bias `(1, C, 1)`.
-    pub(crate) fn bias(&self) -> &Tensor {
-        &self.bias
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
+    }
+
+    /// The CPU kernels' forward: x (C, B, L) -> (C, B, 2L). The columns of the 3-tap conv
+    /// `(3C, B L)` are multiplied by the even and the odd rows of the polyphase kernel, each
+    /// product written with column stride 2 straight into its interleaved output positions.
+    pub(crate) fn forward_cpu(&self, x: &Act, par: Par) -> Result<Act> {
+        let (c_in, c_out, k) = self.weight.dims3()?;
+        if x.d.c != c_in || k != Self::KERNEL {
+            candle_core::bail!(
+                "upsample: input {:?} for weight {:?}",
+                x.d,
+                self.weight.dims()
+            );
+        }
+        let w = CpuSlice::new(&self.weight, "upsample weight")?;
+        let w = w.get();
+        // (2 C_out, 3 C_in), column ci * 3 + j: even rows [w3, w1, 0], odd rows [0, w2, w0].
+        let mut poly = vec![0.0; 2 * c_out * 3 * c_in];
+        for o in 0..c_out {
+            for ci in 0..c_in {
+                let tap = |j: usize| w[(ci * c_out + o) * Self::KERNEL + j];
+                let even = (o * c_in + ci) * 3;
+                poly[even] = tap(3);
+                poly[even + 1] = tap(1);
+                let odd = ((c_out + o) * c_in + ci) * 3;
+                poly[odd + 1] = tap(2);
+                poly[odd + 2] = tap(0);
+            }
+        }
+        let geom = ConvGeom {
+            k: 3,
+            padding: 1,
+            stride: 1,
+        };
+        let n = x.d.b * x.d.l;
+        let mut cols = vec![0.0; 3 * c_in * n];
+        kernels::im2col(&x.data, x.d, geom, &mut cols, par)?;
+        let mut out = Act::zeros(Dims {
+            c: c_out,
+            b: x.d.b,
+            l: 2 * x.d.l,
+        });
+        let rhs = Mat {
+            data: &cols,
+            rs: n,
+            cs: 1,
+        };
+        for phase in 0..2 {
+            let lhs = Mat {
+                data: &poly[phase * c_out * 3 * c_in..],
+                rs: 3 * c_in,
+                cs: 1,
+            };
+            kernels::matmul(
+                (c_out, n, 3 * c_in),
+                &mut out.data[phase..],
+                (2 * n, 2),
+                false,
+                lhs,
+                rhs,
+                par,
+            )?;
+        }
+        let bias = CpuSlice::new(&self.bias, "upsample bias")?;
+        kernels::add_channel_bias(&mut out.data, out.d, bias.get())?;
+        Ok(out)
     }
 
     /// The polyphase conv1d kernel `(2C, C, 3)`: rows `0..C` the even outputs, `C..2C` the odd
@@ -247,13 +384,77 @@ impl Module for Upsample1d {
     }
 }
 
-/// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine), on `(B, C, L)`.
-pub(crate) fn group_norm(
-    n_groups: usize,
-    channels: usize,
-    vb: VarBuilder,
-) -> Result<candle_nn::GroupNorm> {
-    candle_nn::group_norm(n_groups, channels, GROUP_NORM_EPS, vb)
+/// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine) on `(B, C, L)`: tensors `weight (C,)`
+/// and `bias (C,)`. The same arithmetic as `candle_nn::GroupNorm` (mean, then the mean of the
+/// squared deviations), with its parameters readable by the CPU kernels.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+}
+
+impl GroupNorm {
+    pub(crate) fn new(groups: usize, channels: usize, vb: VarBuilder) -> Result<Self> {
+        if groups == 0 || channels % groups != 0 {
+            candle_core::bail!("GroupNorm: {groups} groups do not divide {channels} channels");
+        }
+        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
+        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+        Ok(Self {
+            weight,
+            bias,
+            groups,
+        })
+    }
+
+    /// Runs `f` with the fused kernels' parameters of this norm after a convolution whose
+    /// bias is `conv_bias (1, C, 1)`.
+    pub(crate) fn with_params<R>(
+        &self,
+        conv_bias: &Tensor,
+        f: impl FnOnce(&kernels::NormParams) -> Result<R>,
+    ) -> Result<R> {
+        let gamma = CpuSlice::new(&self.weight, "group norm weight")?;
+        let beta = CpuSlice::new(&self.bias, "group norm bias")?;
+        let conv_bias = CpuSlice::new(conv_bias, "conv1d bias")?;
+        f(&kernels::NormParams {
+            groups: self.groups,
+            conv_bias: conv_bias.get(),
+            gamma: gamma.get(),
+            beta: beta.get(),
+            eps: GROUP_NORM_EPS as f32,
+        })
+    }
+
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
+    }
+}
+
+impl Module for GroupNorm {
+    /// x: (B, C, L) -> (B, C, L)
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, l) = x.dims3()?;
+        if c != self.weight.dim(0)? {
+            candle_core::bail!(
+                "GroupNorm: input {:?} has {c} channels, the norm {}",
+                x.dims(),
+                self.weight.dim(0)?
+            );
+        }
+        let n = (c / self.groups * l) as f64;
+        let xg = x.reshape((b, self.groups, c / self.groups * l))?;
+        let centred = xg.broadcast_sub(&(xg.sum_keepdim(2)? / n)?)?;
+        let var = (centred.sqr()?.sum_keepdim(2)? / n)?;
+        centred
+            .broadcast_div(&(var + GROUP_NORM_EPS)?.sqrt()?)?
+            .reshape((b, c, l))?
+            .broadcast_mul(&self.weight.reshape((1, c, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, c, 1))?)
+    }
 }
 
 /// Sinusoidal embedding of the diffusion step, as LeRobot's `DiffusionSinusoidalPosEmb`:
