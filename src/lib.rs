@@ -19,6 +19,7 @@
 //!
 //! The core (everything but `ros`) has no ROS types and builds with `--no-default-features`.
 
+pub mod bench;
 pub mod device;
 pub mod diffusion;
 pub mod error;

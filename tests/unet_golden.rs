@@ -184,7 +184,7 @@ fn batch_rows_are_independent() {
 #[test]
 fn fused_kernels_match_generic_ops_at_batch_64() {
     // The fused CPU kernels against the generic candle ops on a batch large enough for the
-    // parallel code paths (batch x horizon >= CpuThreads::PARALLEL_MIN_COLUMNS), with
+    // batch split over threads (Auto uses all of rayon's threads for B > 1), with
     // timesteps as int64 and a non-contiguous global condition.
     let dev = Device::Cpu;
     let mut unet = build(&unet_config(), "unet_weights.safetensors");

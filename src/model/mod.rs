@@ -17,7 +17,7 @@ mod spec;
 mod unet;
 
 pub use config::UnetConfig;
-pub use cpu::{CpuThreads, ForwardOptions, KernelChoice};
+pub use cpu::{sgemm_square, CpuThreads, ForwardOptions, KernelChoice};
 pub use denoiser::{Denoiser, ModeEmbeddingConfig, MODE_EMBEDDING_PREFIX};
 pub use folder::{
     check_tensors, expected_tensors, mode_embedding_config, save_model_folder,

@@ -15,6 +15,7 @@
 
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
 use super::blocks::{BlockSizes, ConditionalResidualBlock1d, Conv1dBlock};
 use super::cpu::kernels::{self, Par};
@@ -248,8 +249,7 @@ impl ConditionalUnet1d {
             _ => {}
         }
         if self.uses_cpu_kernels(x, global_cond) && timesteps.device().is_cpu() {
-            let par = self.options.cpu_threads.budget(b, t);
-            return self.forward_cpu(x, timesteps, global_cond, par);
+            return self.forward_cpu(x, timesteps, global_cond);
         }
 
         // (B, e): sinusoidal embedding -> Linear -> Mish -> Linear
@@ -291,14 +291,66 @@ impl ConditionalUnet1d {
         h.transpose(1, 2)?.contiguous()
     }
 
-    /// [`Self::forward`] on the fused CPU kernels; inputs already validated.
+    /// Batch x horizon columns of one part of the fused forward pass: larger batches run in
+    /// parts of at most this many columns, one after the other, so that each part's working
+    /// set (im2col columns, activations) stays in the core's cache.
+    const CPU_PART_COLUMNS: usize = 1024;
+
+    /// [`Self::forward`] on the fused CPU kernels; inputs already validated. With n > 1 threads
+    /// the batch is split into n groups of rows run in parallel, one thread each; each group
+    /// runs in parts of at most [`Self::CPU_PART_COLUMNS`] columns.
     fn forward_cpu(
         &self,
         x: &Tensor,
         timesteps: &Tensor,
         global_cond: Option<&Tensor>,
-        par: Par,
     ) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let threads = self.options.cpu_threads.threads(b);
+        let groups = threads.min(b).max(1);
+        // A single group gets all threads (inside the matrix products), several get one each.
+        let par = Par(if groups == 1 { threads } else { 1 });
+        let part_rows = (Self::CPU_PART_COLUMNS / t.max(1)).max(1);
+        let run_rows = |start: usize, end: usize| -> Result<Vec<f32>> {
+            let mut out = Vec::with_capacity((end - start) * t * d);
+            let mut s = start;
+            while s < end {
+                let len = part_rows.min(end - s);
+                let cond = match global_cond {
+                    Some(g) => Some(g.narrow(0, s, len)?),
+                    None => None,
+                };
+                out.extend(self.forward_cpu_rows(
+                    &x.narrow(0, s, len)?,
+                    &timesteps.narrow(0, s, len)?,
+                    cond.as_ref(),
+                    par,
+                )?);
+                s += len;
+            }
+            Ok(out)
+        };
+        let bound = |i: usize| i * b / groups;
+        let out = if groups == 1 {
+            run_rows(0, b)?
+        } else {
+            (0..groups)
+                .into_par_iter()
+                .map(|i| run_rows(bound(i), bound(i + 1)))
+                .collect::<Result<Vec<_>>>()?
+                .concat()
+        };
+        Tensor::from_vec(out, (b, t, d), &Device::Cpu)
+    }
+
+    /// The fused CPU forward of a batch on `par` threads: (B, T, D) row-major.
+    fn forward_cpu_rows(
+        &self,
+        x: &Tensor,
+        timesteps: &Tensor,
+        global_cond: Option<&Tensor>,
+        par: Par,
+    ) -> Result<Vec<f32>> {
         let (b, t, d) = x.dims3()?;
         let e = self.config.diffusion_step_embed_dim;
         // (B, e) sinusoidal embedding, computed as `ops::sinusoidal_embedding` does.
@@ -372,6 +424,6 @@ impl ConditionalUnet1d {
         }
         let h = self.final_block.forward_cpu(&h, par)?;
         let h = self.final_conv.forward_cpu(&h, true, par)?;
-        Tensor::from_vec(h.to_btd(), (b, t, d), &Device::Cpu)
+        Ok(h.to_btd())
     }
 }

@@ -41,12 +41,73 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
-// exp and Mish
+// exp and Mish, compiled twice: with AVX2 + FMA (chosen at run time) and for the baseline CPU
+
+/// Multiply-add: fused where the CPU has FMA, `a * b + c` otherwise (`f32::mul_add` without
+/// hardware FMA is a slow library call).
+pub(crate) trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// Hardware FMA (only inside functions compiled with the `fma` target feature).
+pub(crate) struct Fused;
+/// Separate multiply and add.
+pub(crate) struct Unfused;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Unfused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// True if this CPU runs the AVX2 + FMA versions of the kernels.
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines `$name(args)`, which runs `$body::<Fused>(args)` compiled for AVX2 + FMA when the CPU
+/// has them and `$body::<Unfused>(args)` otherwise. `$body` must be `#[inline(always)]`.
+macro_rules! dispatch_avx2_fma {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2_fma($($arg: $ty),*) {
+                    $body::<Fused>($($arg),*)
+                }
+                if has_avx2_fma() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above), the only
+                    // requirement of a `target_feature` function.
+                    unsafe { avx2_fma($($arg),*) };
+                    return;
+                }
+            }
+            $body::<Unfused>($($arg),*)
+        }
+    };
+}
 
 /// `e^x` for `x` in [-87, 88] to about 2 ulp (Cephes' `expf` polynomial), branch-free so that
 /// loops over it vectorise. Inputs outside the range are clamped.
 #[inline(always)]
-fn exp_f32(x: f32) -> f32 {
+fn exp_f32<M: MulAdd>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in a part exact in f32 and the rest (Cody-Waite).
     const LN2_HI: f32 = 0.693_359_4;
@@ -55,15 +116,14 @@ fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     let x = if x < -87.0 { -87.0 } else { x };
     let x = if x > 88.0 { 88.0 } else { x };
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
-    let e_r = p * r * r + r + 1.0;
+    let n = M::mul_add(x, LOG2E, ROUND) - ROUND;
+    let r = M::mul_add(n, -LN2_LO, M::mul_add(n, -LN2_HI, x));
+    let p = M::mul_add(1.987_569_1e-4, r, 1.398_199_9e-3);
+    let p = M::mul_add(p, r, 8.333_452e-3);
+    let p = M::mul_add(p, r, 4.166_579_6e-2);
+    let p = M::mul_add(p, r, 1.666_666_5e-1);
+    let p = M::mul_add(p, r, 0.5);
+    let e_r = M::mul_add(p, r * r, r) + 1.0;
     // 2^n by building the exponent bits; n is in [-126, 127].
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     e_r * scale
@@ -73,17 +133,42 @@ fn exp_f32(x: f32) -> f32 {
 /// `tanh(ln(1 + n)) = n (n + 2) / (n (n + 2) + 2)`. For x >= 20 the ratio is 1 in f32 (as
 /// PyTorch's softplus threshold of 20 gives); very negative x give `x e^x`, about 0.
 #[inline(always)]
-pub(crate) fn mish_f32(x: f32) -> f32 {
-    let n = exp_f32(if x < 20.0 { x } else { 20.0 });
+fn mish_f32<M: MulAdd>(x: f32) -> f32 {
+    let n = exp_f32::<M>(if x < 20.0 { x } else { 20.0 });
     let q = n * (n + 2.0);
     x * (q / (q + 2.0))
 }
 
-/// Mish in place, elementwise.
-pub(crate) fn mish_inplace(xs: &mut [f32]) {
+#[inline(always)]
+fn mish_slice<M: MulAdd>(xs: &mut [f32]) {
     for x in xs {
-        *x = mish_f32(*x);
+        *x = mish_f32::<M>(*x);
     }
+}
+
+dispatch_avx2_fma! {
+    /// Mish in place, elementwise.
+    pub(crate) fn mish_inplace(xs: &mut [f32]) => mish_slice
+}
+
+/// Sum with 8 independent accumulators, so that the loop vectorises.
+#[inline(always)]
+fn sum_f32(xs: &[f32], shift: f32, square: bool) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            let d = v - shift;
+            *a += if square { d * d } else { d };
+        }
+    }
+    let mut total = acc.iter().sum::<f32>();
+    for v in rest {
+        let d = v - shift;
+        total += if square { d * d } else { d };
+    }
+    total
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,6 +217,7 @@ impl Dims {
 /// Statistics of one group of one sample: `rows` yields each channel's row of L values with
 /// its conv bias. Returns the mean of `v + bias` and `1 / sqrt(var + eps)` (two passes: the
 /// mean, then the squared deviations from it).
+#[inline(always)]
 fn group_stats<'a>(
     rows: impl Iterator<Item = (&'a [f32], f32)> + Clone,
     count: usize,
@@ -139,15 +225,12 @@ fn group_stats<'a>(
 ) -> (f32, f32) {
     let mut sum = 0f64;
     for (row, bias) in rows.clone() {
-        let s: f32 = row.iter().sum();
-        sum += f64::from(s) + f64::from(bias) * row.len() as f64;
+        sum += f64::from(sum_f32(row, 0.0, false)) + f64::from(bias) * row.len() as f64;
     }
     let mean = (sum / count as f64) as f32;
     let mut sq = 0f64;
     for (row, bias) in rows {
-        let shift = mean - bias;
-        let s: f32 = row.iter().map(|v| (v - shift) * (v - shift)).sum();
-        sq += f64::from(s);
+        sq += f64::from(sum_f32(row, mean - bias, true));
     }
     let var = (sq / count as f64) as f32;
     (mean, 1.0 / (var + eps).sqrt())
@@ -178,6 +261,42 @@ fn check_norm(d: Dims, p: &NormParams, film: Film) -> Result<()> {
     Ok(())
 }
 
+/// One group `g` (channels `g cpg ..`, all samples) of [`norm_mish_film`].
+#[inline(always)]
+fn norm_mish_film_group<M: MulAdd>(hg: &mut [f32], g: usize, d: Dims, p: &NormParams, film: Film) {
+    let (b, l, c) = (d.b, d.l, d.c);
+    let cpg = c / p.groups;
+    for bi in 0..b {
+        let row = |i: usize| bi * l + i * b * l;
+        let rows = (0..cpg).map(|i| {
+            let r = row(i);
+            (&hg[r..r + l], p.conv_bias[g * cpg + i])
+        });
+        let (mean, rstd) = group_stats(rows, cpg * l, p.eps);
+        for i in 0..cpg {
+            let ch = g * cpg + i;
+            let (scale, shift) = match film {
+                Film::None => (1.0, 0.0),
+                Film::Bias(f) => (1.0, f[bi * c + ch]),
+                Film::ScaleBias(f) => (f[bi * 2 * c + ch], f[bi * 2 * c + c + ch]),
+            };
+            // mish((v + bias - mean) rstd gamma + beta) scale + shift
+            let centre = mean - p.conv_bias[ch];
+            let a = p.gamma[ch] * rstd;
+            let o = p.beta[ch];
+            let r = row(i);
+            for v in &mut hg[r..r + l] {
+                *v = M::mul_add(mish_f32::<M>(M::mul_add(*v - centre, a, o)), scale, shift);
+            }
+        }
+    }
+}
+
+dispatch_avx2_fma! {
+    fn norm_mish_film_dispatch(hg: &mut [f32], g: usize, d: Dims, p: &NormParams, film: Film)
+        => norm_mish_film_group
+}
+
 /// In place on `h` (C, B, L), the convolution output without its bias:
 /// `h <- film(mish(GroupNorm(h + conv_bias)))`.
 pub(crate) fn norm_mish_film(
@@ -191,35 +310,55 @@ pub(crate) fn norm_mish_film(
     if h.len() != d.len() {
         candle_core::bail!("group norm: {} values for {:?}", h.len(), d);
     }
-    let (b, l, c) = (d.b, d.l, d.c);
-    let cpg = c / p.groups;
-    for_each_chunk(h, cpg * b * l, par, |g, hg| {
-        for bi in 0..b {
-            let row = |i: usize| bi * l + i * b * l;
-            let rows = (0..cpg).map(|i| {
-                let r = row(i);
-                (&hg[r..r + l], p.conv_bias[g * cpg + i])
-            });
-            let (mean, rstd) = group_stats(rows, cpg * l, p.eps);
-            for i in 0..cpg {
-                let ch = g * cpg + i;
-                let (scale, shift) = match film {
-                    Film::None => (1.0, 0.0),
-                    Film::Bias(f) => (1.0, f[bi * c + ch]),
-                    Film::ScaleBias(f) => (f[bi * 2 * c + ch], f[bi * 2 * c + c + ch]),
-                };
-                // mish((v + bias - mean) rstd gamma + beta) scale + shift
-                let centre = mean - p.conv_bias[ch];
-                let a = p.gamma[ch] * rstd;
-                let o = p.beta[ch];
-                let r = row(i);
-                for v in &mut hg[r..r + l] {
-                    *v = mish_f32((*v - centre) * a + o) * scale + shift;
-                }
-            }
-        }
+    let chunk = d.c / p.groups * d.b * d.l;
+    for_each_chunk(h, chunk, par, |g, hg| {
+        norm_mish_film_dispatch(hg, g, d, p, film)
     });
     Ok(())
+}
+
+/// One group `g` of [`norm_mish_add`].
+#[inline(always)]
+fn norm_mish_add_group<M: MulAdd>(
+    hg: &[f32],
+    og: &mut [f32],
+    g: usize,
+    d: Dims,
+    p: &NormParams,
+    extra_bias: Option<&[f32]>,
+) {
+    let (b, l) = (d.b, d.l);
+    let cpg = d.c / p.groups;
+    for bi in 0..b {
+        let row = |i: usize| bi * l + i * b * l;
+        let rows = (0..cpg).map(|i| {
+            let r = row(i);
+            (&hg[r..r + l], p.conv_bias[g * cpg + i])
+        });
+        let (mean, rstd) = group_stats(rows, cpg * l, p.eps);
+        for i in 0..cpg {
+            let ch = g * cpg + i;
+            let centre = mean - p.conv_bias[ch];
+            let a = p.gamma[ch] * rstd;
+            let o = p.beta[ch];
+            let e = extra_bias.map_or(0.0, |e| e[ch]);
+            let r = row(i);
+            for (y, v) in og[r..r + l].iter_mut().zip(&hg[r..r + l]) {
+                *y += mish_f32::<M>(M::mul_add(*v - centre, a, o)) + e;
+            }
+        }
+    }
+}
+
+dispatch_avx2_fma! {
+    fn norm_mish_add_dispatch(
+        hg: &[f32],
+        og: &mut [f32],
+        g: usize,
+        d: Dims,
+        p: &NormParams,
+        extra_bias: Option<&[f32]>,
+    ) => norm_mish_add_group
 }
 
 /// `out (C, B, L) += mish(GroupNorm(h + conv_bias)) + extra_bias[c]`: the second half of a
@@ -244,40 +383,23 @@ pub(crate) fn norm_mish_add(
     if extra_bias.is_some_and(|e| e.len() != d.c) {
         candle_core::bail!("residual bias: expected {} values", d.c);
     }
-    let (b, l) = (d.b, d.l);
-    let cpg = d.c / p.groups;
-    let chunk = cpg * b * l;
-    let body = |g: usize, hg: &[f32], og: &mut [f32]| {
-        for bi in 0..b {
-            let row = |i: usize| bi * l + i * b * l;
-            let rows = (0..cpg).map(|i| {
-                let r = row(i);
-                (&hg[r..r + l], p.conv_bias[g * cpg + i])
-            });
-            let (mean, rstd) = group_stats(rows, cpg * l, p.eps);
-            for i in 0..cpg {
-                let ch = g * cpg + i;
-                let centre = mean - p.conv_bias[ch];
-                let a = p.gamma[ch] * rstd;
-                let o = p.beta[ch];
-                let e = extra_bias.map_or(0.0, |e| e[ch]);
-                let r = row(i);
-                for (y, v) in og[r..r + l].iter_mut().zip(&hg[r..r + l]) {
-                    *y += mish_f32((*v - centre) * a + o) + e;
-                }
-            }
-        }
+    let chunk = d.c / p.groups * d.b * d.l;
+    if chunk == 0 {
+        return Ok(());
+    }
+    let body = |g: usize, (hg, og): (&[f32], &mut [f32])| {
+        norm_mish_add_dispatch(hg, og, g, d, p, extra_bias)
     };
     if par.parallel() {
         h.par_chunks(chunk)
             .zip(out.par_chunks_mut(chunk))
             .enumerate()
-            .for_each(|(g, (hg, og))| body(g, hg, og));
+            .for_each(|(g, pair)| body(g, pair));
     } else {
         h.chunks(chunk)
             .zip(out.chunks_mut(chunk))
             .enumerate()
-            .for_each(|(g, (hg, og))| body(g, hg, og));
+            .for_each(|(g, pair)| body(g, pair));
     }
     Ok(())
 }
@@ -521,7 +643,7 @@ mod tests {
         let mut x = -87.0f32;
         while x < 88.0 {
             let want = f64::from(x).exp();
-            let rel = ((f64::from(exp_f32(x)) - want) / want).abs();
+            let rel = ((f64::from(exp_f32::<Unfused>(x)) - want) / want).abs();
             worst_exp = worst_exp.max(rel);
             x += 0.0137;
         }
@@ -532,13 +654,19 @@ mod tests {
         ] {
             let xd = f64::from(x);
             let want = xd * xd.exp().ln_1p().tanh();
-            let got = f64::from(mish_f32(x));
+            let mut v = [x];
+            mish_inplace(&mut v);
+            let got = f64::from(v[0]);
+            assert_eq!(
+                mish_f32::<Unfused>(x).to_bits(),
+                mish_f32::<Unfused>(x).to_bits()
+            );
             assert!(
                 (got - want).abs() <= 1e-6 * want.abs().max(1e-30) + 1e-30,
                 "mish({x}) = {got}, want {want}"
             );
         }
-        assert!(mish_f32(f32::NAN).is_nan());
+        assert!(mish_f32::<Unfused>(f32::NAN).is_nan());
     }
 
     /// Direct GroupNorm + FiLM + Mish on (C, B, L) in f64.
@@ -721,5 +849,101 @@ mod tests {
             Par(1),
         );
         assert!(err.is_err());
+    }
+}
+
+#[cfg(test)]
+mod microbench {
+    use super::*;
+    use std::time::Instant;
+
+    fn best<F: FnMut()>(mut f: F) -> f64 {
+        let mut b = f64::INFINITY;
+        for _ in 0..30 {
+            let t = Instant::now();
+            f();
+            b = b.min(t.elapsed().as_secs_f64());
+        }
+        b
+    }
+
+    #[test]
+    #[ignore]
+    fn shapes() {
+        for &(m, n, k) in &[
+            (32usize, 1024usize, 160usize),
+            (32, 512, 640),
+            (64, 512, 320),
+            (128, 256, 640),
+            (64, 256, 1280),
+            (32, 4096, 160),
+            (128, 1024, 640),
+            (1024, 1024, 1024),
+        ] {
+            let a = vec![0.5f32; m * k];
+            let bm = vec![0.25f32; k * n];
+            let mut c = vec![0f32; m * n];
+            for par in [Par(1), Par(2)] {
+                let t = best(|| {
+                    matmul(
+                        (m, n, k),
+                        &mut c,
+                        (n, 1),
+                        false,
+                        Mat {
+                            data: &a,
+                            rs: k,
+                            cs: 1,
+                        },
+                        Mat {
+                            data: &bm,
+                            rs: n,
+                            cs: 1,
+                        },
+                        par,
+                    )
+                    .unwrap()
+                });
+                println!(
+                    "gemm {m}x{n}x{k} par {}: {:.1} us, {:.1} GFLOP/s",
+                    par.0,
+                    t * 1e6,
+                    2.0 * (m * n * k) as f64 / t / 1e9
+                );
+            }
+        }
+        let mut x: Vec<f32> = (0..32768).map(|i| (i % 17) as f32 * 0.3 - 2.0).collect();
+        let t = best(|| mish_inplace(&mut x));
+        println!(
+            "mish 32768: {:.1} us ({:.2} ns/elem)",
+            t * 1e6,
+            t * 1e9 / 32768.0
+        );
+        let d = Dims {
+            c: 32,
+            b: 32,
+            l: 32,
+        };
+        let bias = vec![0.1f32; 32];
+        let gamma = vec![1.0f32; 32];
+        let p = NormParams {
+            groups: 8,
+            conv_bias: &bias,
+            gamma: &gamma,
+            beta: &bias,
+            eps: 1e-5,
+        };
+        let film = vec![0.5f32; 2 * 32 * 32];
+        let t = best(|| norm_mish_film(&mut x, d, &p, Film::ScaleBias(&film), Par(1)).unwrap());
+        println!("norm_mish_film 32x32x32: {:.1} us", t * 1e6);
+        let xx = x.clone();
+        let g = ConvGeom {
+            k: 5,
+            padding: 2,
+            stride: 1,
+        };
+        let mut cols = vec![0f32; 32 * 5 * 1024];
+        let t = best(|| im2col(&xx, d, g, &mut cols, Par(1)).unwrap());
+        println!("im2col 32x32x32 k5: {:.1} us", t * 1e6);
     }
 }

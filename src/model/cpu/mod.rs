@@ -35,11 +35,13 @@ pub enum KernelChoice {
     Generic,
 }
 
-/// Threads of the fused CPU kernels.
+/// Threads of the fused CPU kernels. With n > 1 threads a batch of B > 1 samples is split into
+/// min(n, B) parts that run in parallel, each on one thread (samples are independent: no
+/// synchronisation inside the network); a single sample runs its matrix products on n threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CpuThreads {
-    /// By batch size: one thread below [`CpuThreads::PARALLEL_MIN_COLUMNS`] batch x horizon
-    /// columns (spreading small work costs more than it gains), rayon's pool otherwise.
+    /// One thread for a single sample (spreading one small sample costs more than it gains),
+    /// all of rayon's threads (`RAYON_NUM_THREADS`, default: the logical CPUs) for a batch.
     #[default]
     Auto,
     /// Exactly this many threads (1: everything on the calling thread). 0 counts as 1.
@@ -47,15 +49,12 @@ pub enum CpuThreads {
 }
 
 impl CpuThreads {
-    /// Batch x horizon from which [`CpuThreads::Auto`] uses all of rayon's threads.
-    pub const PARALLEL_MIN_COLUMNS: usize = 256;
-
-    /// The thread budget for a forward pass of `b` samples of horizon `t`.
-    pub(crate) fn budget(self, b: usize, t: usize) -> Par {
+    /// The number of threads for a forward pass of `b` samples.
+    pub(crate) fn threads(self, b: usize) -> usize {
         match self {
-            CpuThreads::Fixed(n) => Par(n.max(1)),
-            CpuThreads::Auto if b * t < Self::PARALLEL_MIN_COLUMNS => Par(1),
-            CpuThreads::Auto => Par(rayon::current_num_threads().max(1)),
+            CpuThreads::Fixed(n) => n.max(1),
+            CpuThreads::Auto if b <= 1 => 1,
+            CpuThreads::Auto => rayon::current_num_threads().max(1),
         }
     }
 }
@@ -68,6 +67,17 @@ pub struct ForwardOptions {
     /// Threads of the fused CPU kernels (the generic ops follow candle's own setting,
     /// `RAYON_NUM_THREADS`).
     pub cpu_threads: CpuThreads,
+}
+
+/// `c = a a` for a square `n x n` row-major `a`, with the matrix product the CPU kernels use
+/// (the `gemm` crate) on `threads` threads: for measuring this machine's sgemm peak.
+pub fn sgemm_square(n: usize, a: &[f32], c: &mut [f32], threads: usize) -> Result<()> {
+    let m = kernels::Mat {
+        data: a,
+        rs: n,
+        cs: 1,
+    };
+    kernels::matmul((n, n, n), c, (n, 1), false, m, m, Par(threads.max(1)))
 }
 
 /// True if `t` can be read by the CPU kernels: f32 on the CPU, not tracking gradients.
@@ -191,13 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn thread_budget_by_batch() {
-        assert_eq!(CpuThreads::Fixed(0).budget(64, 32), Par(1));
-        assert_eq!(CpuThreads::Fixed(2).budget(1, 32), Par(2));
-        assert_eq!(CpuThreads::Auto.budget(1, 32), Par(1));
+    fn threads_by_batch() {
+        assert_eq!(CpuThreads::Fixed(0).threads(64), 1);
+        assert_eq!(CpuThreads::Fixed(2).threads(1), 2);
+        assert_eq!(CpuThreads::Auto.threads(1), 1);
         assert_eq!(
-            CpuThreads::Auto.budget(64, 32),
-            Par(rayon::current_num_threads().max(1))
+            CpuThreads::Auto.threads(64),
+            rayon::current_num_threads().max(1)
         );
     }
 
