@@ -14,6 +14,7 @@ mod denoiser;
 mod folder;
 mod ops;
 mod spec;
+mod train_ops;
 mod unet;
 
 pub use config::UnetConfig;

@@ -18,15 +18,27 @@ use candle_nn::VarBuilder;
 
 use super::cpu::kernels::{self, ConvGeom, Mat};
 use super::cpu::{Act, CpuSlice, Dims, Par};
+use super::train_ops::{GroupNormOp, MishOp, UnfoldOp};
 
 /// PyTorch's `nn.GroupNorm` default epsilon.
 const GROUP_NORM_EPS: f64 = 1e-5;
 
 /// Mish, `x * tanh(softplus(x))` (PyTorch's `nn.Mish`), elementwise on any shape.
 ///
-/// softplus is written as `relu(x) + ln(1 + exp(-|x|))`: no overflow for large `x` and finite
-/// gradients everywhere (the textbook `ln(1 + exp(x))` gives NaN gradients above `x` ~ 88).
+/// f32 on the CPU: one fused pass (a custom op whose backward is one more pass, see
+/// [`MishOp`]); elsewhere [`mish_generic`].
 pub(crate) fn mish(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(MishOp)
+    } else {
+        mish_generic(x)
+    }
+}
+
+/// Mish from candle's elementwise ops (any device, differentiable). softplus is written as
+/// `relu(x) + ln(1 + exp(-|x|))`: no overflow for large `x` and finite gradients everywhere
+/// (the textbook `ln(1 + exp(x))` gives NaN gradients above `x` ~ 88).
+pub(crate) fn mish_generic(x: &Tensor) -> Result<Tensor> {
     let softplus = (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
     x * softplus.tanh()?
 }
@@ -176,13 +188,17 @@ impl Module for Conv1d {
     }
 }
 
-/// A 1x1 convolution without bias as a matrix product: x (B, in, L), w (out, in, 1) ->
-/// (B, out, L). The weight is broadcast over the batch (stride 0), not copied.
+/// A 1x1 convolution without bias as one matrix product over the channels: x (B, in, L),
+/// w (out, in, 1) -> (B, out, L), computed as `w (out, in) x (in, B L)`.
 pub(crate) fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let (b, _, _) = x.dims3()?;
-    let (out, inp, _) = w.dims3()?;
-    let w = w.reshape((out, inp))?.broadcast_as((b, out, inp))?;
-    w.matmul(&x.contiguous()?)
+    let (b, c_in, l) = x.dims3()?;
+    let (c_out, _, _) = w.dims3()?;
+    // (in, B L)
+    let cols = x.transpose(0, 1)?.contiguous()?.reshape((c_in, b * l))?;
+    w.reshape((c_out, c_in))?
+        .matmul(&cols)?
+        .reshape((c_out, b, l))?
+        .transpose(0, 1)
 }
 
 /// Cross-correlation without bias, as PyTorch's `conv1d`: x (B, in, L), w (out, in, k) ->
@@ -199,9 +215,10 @@ pub(crate) fn conv1d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> R
 }
 
 /// [`conv1d`] as unfold + matmul, from differentiable ops whose backward is right for any batch:
-/// the zero-padded input's `k` shifted (and strided) views are stacked into columns
-/// `(B, in * k, L_out)` (row `i * k + j`, the weight's own layout) and multiplied by the weight
-/// `(out, in * k)`.
+/// the input's columns `(in k, B L_out)` (row `i k + j`, the weight's own layout: the
+/// zero-padded input's `k` shifted, strided views) are multiplied by the weight `(out, in k)` in
+/// one matrix product (not one per sample). On the CPU the columns are one op with its own
+/// backward ([`UnfoldOp`]); elsewhere narrows and a stack.
 pub(crate) fn conv1d_unfold(
     x: &Tensor,
     w: &Tensor,
@@ -218,26 +235,48 @@ pub(crate) fn conv1d_unfold(
         );
     }
     let l_out = (l + 2 * padding - k) / stride + 1;
+    let cols = if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?
+            .apply_op1(UnfoldOp(ConvGeom { k, padding, stride }))?
+    } else {
+        unfold_generic(x, k, padding, stride, l_out)?
+    };
+    w.reshape((c_out, c_in * k))?
+        .matmul(&cols)?
+        .reshape((c_out, b, l_out))?
+        .transpose(0, 1)
+}
+
+/// The columns of [`conv1d_unfold`] from candle ops: (in k, B L_out).
+pub(crate) fn unfold_generic(
+    x: &Tensor,
+    k: usize,
+    padding: usize,
+    stride: usize,
+    l_out: usize,
+) -> Result<Tensor> {
+    let (b, c_in, l) = x.dims3()?;
     // Every view j .. j + stride * l_out must fit: extra zeros on the right (never selected).
     let right = (k - 1 + stride * l_out).saturating_sub(l + 2 * padding) + padding;
-    let xp = x.pad_with_zeros(2, padding, right)?;
+    // (in, B, L + padding + right)
+    let xp = x
+        .transpose(0, 1)?
+        .contiguous()?
+        .pad_with_zeros(2, padding, right)?;
     let taps = (0..k)
         .map(|j| {
             let view = xp.narrow(2, j, stride * l_out)?;
             if stride == 1 {
                 Ok(view)
             } else {
-                view.reshape((b, c_in, l_out, stride))?
+                view.reshape((c_in, b, l_out, stride))?
                     .narrow(3, 0, 1)?
                     .squeeze(3)
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    // (B, in, k, L_out) -> (B, in * k, L_out)
-    let cols = Tensor::stack(&taps, 2)?.reshape((b, c_in * k, l_out))?;
-    w.reshape((c_out, c_in * k))?
-        .broadcast_as((b, c_out, c_in * k))?
-        .matmul(&cols)
+    // (in, k, B, L_out) -> (in k, B L_out)
+    Tensor::stack(&taps, 1)?.reshape((c_in * k, b * l_out))
 }
 
 /// `nn.ConvTranspose1d(c, c, 4, stride 2, padding 1)`, the U-Net's upsample: `(B, C, L) ->
@@ -385,8 +424,9 @@ impl Module for Upsample1d {
 }
 
 /// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine) on `(B, C, L)`: tensors `weight (C,)`
-/// and `bias (C,)`. The same arithmetic as `candle_nn::GroupNorm` (mean, then the mean of the
-/// squared deviations), with its parameters readable by the CPU kernels.
+/// and `bias (C,)`. f32 on the CPU: one op with its own backward ([`GroupNormOp`]); elsewhere
+/// the arithmetic of `candle_nn::GroupNorm` (mean, then the mean of the squared deviations) in
+/// candle ops.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupNorm {
     weight: Tensor,
@@ -437,7 +477,7 @@ impl GroupNorm {
 impl Module for GroupNorm {
     /// x: (B, C, L) -> (B, C, L)
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, c, l) = x.dims3()?;
+        let (_, c, _) = x.dims3()?;
         if c != self.weight.dim(0)? {
             candle_core::bail!(
                 "GroupNorm: input {:?} has {c} channels, the norm {}",
@@ -445,16 +485,35 @@ impl Module for GroupNorm {
                 self.weight.dim(0)?
             );
         }
-        let n = (c / self.groups * l) as f64;
-        let xg = x.reshape((b, self.groups, c / self.groups * l))?;
-        let centred = xg.broadcast_sub(&(xg.sum_keepdim(2)? / n)?)?;
-        let var = (centred.sqr()?.sum_keepdim(2)? / n)?;
-        centred
-            .broadcast_div(&(var + GROUP_NORM_EPS)?.sqrt()?)?
-            .reshape((b, c, l))?
-            .broadcast_mul(&self.weight.reshape((1, c, 1))?)?
-            .broadcast_add(&self.bias.reshape((1, c, 1))?)
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let op = GroupNormOp {
+                groups: self.groups,
+                eps: GROUP_NORM_EPS as f32,
+            };
+            return x.contiguous()?.apply_op3(&self.weight, &self.bias, op);
+        }
+        group_norm_generic(x, &self.weight, &self.bias, self.groups)
     }
+}
+
+/// GroupNorm from candle ops (any device), the arithmetic of `candle_nn::GroupNorm`:
+/// x (B, C, L), weight and bias (C,).
+pub(crate) fn group_norm_generic(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    groups: usize,
+) -> Result<Tensor> {
+    let (b, c, l) = x.dims3()?;
+    let n = (c / groups * l) as f64;
+    let xg = x.reshape((b, groups, c / groups * l))?;
+    let centred = xg.broadcast_sub(&(xg.sum_keepdim(2)? / n)?)?;
+    let var = (centred.sqr()?.sum_keepdim(2)? / n)?;
+    centred
+        .broadcast_div(&(var + GROUP_NORM_EPS)?.sqrt()?)?
+        .reshape((b, c, l))?
+        .broadcast_mul(&weight.reshape((1, c, 1))?)?
+        .broadcast_add(&bias.reshape((1, c, 1))?)
 }
 
 /// Sinusoidal embedding of the diffusion step, as LeRobot's `DiffusionSinusoidalPosEmb`:
@@ -491,6 +550,31 @@ mod tests {
                 "{x}: {y} vs {want}"
             );
         }
+    }
+
+    #[test]
+    fn fused_mish_op_matches_the_generic_ops_and_their_gradient() {
+        let x: Vec<f32> = (0..200).map(|i| (i as f32 - 100.0) * 0.23).collect();
+        let var = candle_core::Var::new(&x[..], &Device::Cpu).unwrap();
+        let xs = var.as_tensor().reshape((4, 50)).unwrap();
+        // A non-contiguous input, and a weighted sum so the incoming gradient is not all ones.
+        let xt = xs.t().unwrap();
+        let w = Tensor::arange(0f32, 200.0, &Device::Cpu)
+            .unwrap()
+            .reshape((50, 4))
+            .unwrap();
+        let fused = mish(&xt).unwrap();
+        let generic = mish_generic(&xt).unwrap();
+        assert!(max_diff(&fused, &generic) < 1e-5);
+        let g_fused = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_generic = (generic * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (a, b) = (g_fused.get(&var).unwrap(), g_generic.get(&var).unwrap());
+        assert!(max_diff(a, b) < 2e-4, "{}", max_diff(a, b));
     }
 
     #[test]

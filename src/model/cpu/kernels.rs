@@ -151,6 +151,37 @@ dispatch_avx2_fma! {
     pub(crate) fn mish_inplace(xs: &mut [f32]) => mish_slice
 }
 
+/// The derivative of Mish: with `n = e^x`, `r = tanh(softplus(x)) = q / (q + 2)`,
+/// `q = n (n + 2)`: `mish'(x) = r + x (1 - r^2) sigmoid(x)`, where `1 - r = 2 / (q + 2)` is
+/// computed directly (no cancellation) and `sigmoid(x) = n / (n + 1)`; 1 for x >= 20.
+#[inline(always)]
+fn mish_grad_f32<M: MulAdd>(x: f32) -> f32 {
+    let n = exp_f32::<M>(if x < 20.0 { x } else { 20.0 });
+    let q = n * (n + 2.0);
+    let inv = 1.0 / (q + 2.0);
+    let r = q * inv;
+    let one_minus_r = 2.0 * inv;
+    // Above 20 the x sech^2 term is below 1e-15 (and x sech^2 of the clamped n would not be).
+    let sech2 = if x < 20.0 {
+        one_minus_r * (1.0 + r)
+    } else {
+        0.0
+    };
+    M::mul_add(x * sech2, n / (n + 1.0), r)
+}
+
+#[inline(always)]
+fn mish_grad_slice<M: MulAdd>(xs: &mut [f32]) {
+    for x in xs {
+        *x = mish_grad_f32::<M>(*x);
+    }
+}
+
+dispatch_avx2_fma! {
+    /// The derivative of Mish in place, elementwise.
+    pub(crate) fn mish_grad_inplace(xs: &mut [f32]) => mish_grad_slice
+}
+
 /// Sum with 8 independent accumulators, so that the loop vectorises.
 #[inline(always)]
 fn sum_f32(xs: &[f32], shift: f32, square: bool) -> f32 {
@@ -667,6 +698,22 @@ mod tests {
             );
         }
         assert!(mish_f32::<Unfused>(f32::NAN).is_nan());
+        for x in [
+            -100.0f32, -30.0, -5.0, -1.0, -0.1, 0.0, 0.3, 2.0, 7.0, 19.0, 25.0, 1e30,
+        ] {
+            let xd = f64::from(x);
+            let sp = xd.exp().ln_1p();
+            let sig = 1.0 / (1.0 + (-xd).exp());
+            let want = sp.tanh() + xd * (1.0 - sp.tanh().powi(2)) * sig;
+            let mut v = [x];
+            mish_grad_inplace(&mut v);
+            let want = if want.is_nan() { 1.0 } else { want };
+            assert!(
+                (f64::from(v[0]) - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "mish'({x}) = {}, want {want}",
+                v[0]
+            );
+        }
     }
 
     /// Direct GroupNorm + FiLM + Mish on (C, B, L) in f64.
