@@ -361,34 +361,36 @@ impl Upsample1d {
             stride: 1,
         };
         let n = x.d.b * x.d.l;
-        let mut cols = vec![0.0; 3 * c_in * n];
-        kernels::im2col(&x.data, x.d, geom, &mut cols, par)?;
         let mut out = Act::zeros(Dims {
             c: c_out,
             b: x.d.b,
             l: 2 * x.d.l,
         });
-        let rhs = Mat {
-            data: &cols,
-            rs: n,
-            cs: 1,
-        };
-        for phase in 0..2 {
-            let lhs = Mat {
-                data: &poly[phase * c_out * 3 * c_in..],
-                rs: 3 * c_in,
+        kernels::with_columns(3 * c_in * n, |cols| -> Result<()> {
+            kernels::im2col(&x.data, x.d, geom, cols, par)?;
+            let rhs = Mat {
+                data: cols,
+                rs: n,
                 cs: 1,
             };
-            kernels::matmul(
-                (c_out, n, 3 * c_in),
-                &mut out.data[phase..],
-                (2 * n, 2),
-                false,
-                lhs,
-                rhs,
-                par,
-            )?;
-        }
+            for phase in 0..2 {
+                let lhs = Mat {
+                    data: &poly[phase * c_out * 3 * c_in..],
+                    rs: 3 * c_in,
+                    cs: 1,
+                };
+                kernels::matmul(
+                    (c_out, n, 3 * c_in),
+                    &mut out.data[phase..],
+                    (2 * n, 2),
+                    false,
+                    lhs,
+                    rhs,
+                    par,
+                )?;
+            }
+            Ok(())
+        })?;
         let bias = CpuSlice::new(&self.bias, "upsample bias")?;
         kernels::add_channel_bias(&mut out.data, out.d, bias.get())?;
         Ok(out)

@@ -457,6 +457,26 @@ pub(crate) fn add_channel_bias(x: &mut [f32], d: Dims, bias: &[f32]) -> Result<(
 // ---------------------------------------------------------------------------------------------
 // im2col
 
+thread_local! {
+    /// Reused im2col buffer of this thread (columns are rewritten in full on every use).
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a buffer of `len` values for im2col columns: this thread's reused buffer
+/// (contents arbitrary, `im2col` overwrites all of it), or a fresh one if it is in use (a
+/// re-entrant call through rayon's work stealing).
+pub(crate) fn with_columns<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLUMNS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
 /// A 1-D convolution's geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeom {
@@ -477,7 +497,7 @@ impl ConvGeom {
 
 /// Columns `(C k, B L_out)` of `x (C, B, L)`: row `ci k + j`, column `b L_out + o` holds
 /// `x[ci, b, o stride + j - padding]` (0 outside the input), the weight `(C_out, C, k)`'s own
-/// column order.
+/// column order. Every element of `cols` is written.
 pub(crate) fn im2col(x: &[f32], d: Dims, g: ConvGeom, cols: &mut [f32], par: Par) -> Result<()> {
     let Some(l_out) = g.l_out(d.l) else {
         candle_core::bail!("im2col: kernel {:?} does not fit length {}", g, d.l);
