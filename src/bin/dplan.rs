@@ -2,6 +2,7 @@
 //!
 //! - `dplan generate --config config/data_planar_arm.yaml --out DATA`: expert demonstrations.
 //! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
+//! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use diffusion_planner::bench::{self, BenchArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
 
@@ -46,6 +48,9 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Time the denoiser and a planning call's sampling on this machine (and PyTorch on the
+    /// same network when available).
+    Bench(BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -59,6 +64,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate { config, out } => run_generate(&config, &out),
         Command::Train { config, resume } => run_train(&config, resume),
+        Command::Bench(args) => Ok(bench::run(&args).map(|_| ())?),
     }
 }
 
