@@ -11,7 +11,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::expert::{plan_all_classes, resample, Config2, ExpertConfig, ExpertProblem};
+use super::expert::{plan_all_classes, resample, Config2, ExpertConfig, ExpertPath, ExpertProblem};
 use super::labels::{label_path, labelling_obstacle, LabelScheme};
 use super::scene::{sample_scenes, Scene, SceneSamplerConfig};
 use crate::planning::{condition_vector, ConditionTerm, ModeRequest};
@@ -193,15 +193,16 @@ pub fn generate(
     Ok((data, summary))
 }
 
-/// The expert paths of one scene toward each collision-free goal configuration, labelled, with
-/// their receding-horizon copies.
-fn scene_samples(
+/// The expert's paths for `scene` (every homotopy class toward every goal configuration within
+/// the length ratio), planned with the config's clearance; `index` seeds the shortcutting as in
+/// [`generate`]. Empty when the start is within the clearance of the obstacle or no goal
+/// configuration can be reached.
+pub fn expert_paths(
     config: &DataConfig,
     arm: &PlanarArm,
     scene: &Scene,
     index: u64,
-    mode_names: &[String],
-) -> Result<SceneSamples> {
+) -> Result<Vec<ExpertPath>> {
     let obstacles = &scene.obstacles;
     let clearance = config.clearance_m;
     let lower = arm.lower_limits_rad();
@@ -220,22 +221,37 @@ fn scene_samples(
         .ik_all(scene.goal_m)
         .map(|solutions| solutions.into_iter().map(|s| s.positions_rad).collect())
         .unwrap_or_default();
-    let start: Config2 = [scene.start_rad[0], scene.start_rad[1]];
-    let seed = config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // A start configuration within the clearance margin but not in collision is fine for the
-    // scene; the expert then plans without the margin for that scene.
-    let paths = if is_free(start) {
-        plan_all_classes(
-            &problem,
-            start,
-            &goals,
-            config.horizon,
-            &config.expert,
-            seed,
-        )?
-    } else {
-        Vec::new()
+    let (Some(&q0), Some(&q1)) = (scene.start_rad.first(), scene.start_rad.get(1)) else {
+        return Err(Error::Invalid(
+            "expert: the scene's start needs 2 joint values".into(),
+        ));
     };
+    let start: Config2 = [q0, q1];
+    if !is_free(start) {
+        return Ok(Vec::new());
+    }
+    let seed = config.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    plan_all_classes(
+        &problem,
+        start,
+        &goals,
+        config.horizon,
+        &config.expert,
+        seed,
+    )
+}
+
+/// The expert paths of one scene toward each collision-free goal configuration, labelled, with
+/// their receding-horizon copies.
+fn scene_samples(
+    config: &DataConfig,
+    arm: &PlanarArm,
+    scene: &Scene,
+    index: u64,
+    mode_names: &[String],
+) -> Result<SceneSamples> {
+    let obstacles = &scene.obstacles;
+    let paths = expert_paths(config, arm, scene, index)?;
     let mut out = SceneSamples {
         samples: Vec::new(),
         classes: paths.len(),
