@@ -512,11 +512,38 @@ pub(crate) fn im2col(x: &[f32], d: Dims, g: ConvGeom, cols: &mut [f32], par: Par
             g
         );
     }
+    let same_length = g.stride == 1 && l_out == l;
     for_each_chunk(cols, k * b * l_out, par, |ci, out| {
+        let block = &x[ci * b * l..(ci + 1) * b * l];
         for j in 0..k {
+            let row = &mut out[j * b * l_out..(j + 1) * b * l_out];
+            if same_length {
+                // The whole row is the channel's (B, L) block shifted by s = j - padding, with
+                // the |s| positions at each sample's edge that fall outside it set to 0: one
+                // copy and B short fills instead of B short copies.
+                let shift = j as isize - g.padding as isize;
+                let n = b * l;
+                let m = shift.unsigned_abs().min(n);
+                if shift >= 0 {
+                    row[..n - m].copy_from_slice(&block[m..]);
+                    row[n - m..].fill(0.0);
+                } else {
+                    row[m..].copy_from_slice(&block[..n - m]);
+                    row[..m].fill(0.0);
+                }
+                let edge = m.min(l);
+                for sample in row.chunks_mut(l) {
+                    if shift >= 0 {
+                        sample[l - edge..].fill(0.0);
+                    } else {
+                        sample[..edge].fill(0.0);
+                    }
+                }
+                continue;
+            }
             for bi in 0..b {
-                let src = &x[(ci * b + bi) * l..(ci * b + bi + 1) * l];
-                let dst = &mut out[(j * b + bi) * l_out..(j * b + bi + 1) * l_out];
+                let src = &block[bi * l..(bi + 1) * l];
+                let dst = &mut row[bi * l_out..(bi + 1) * l_out];
                 if g.stride == 1 {
                     // dst[o] = src[o + j - padding]: valid for o in [lo, hi).
                     let lo = g.padding.saturating_sub(j).min(l_out);
@@ -916,101 +943,5 @@ mod tests {
             Par(1),
         );
         assert!(err.is_err());
-    }
-}
-
-#[cfg(test)]
-mod microbench {
-    use super::*;
-    use std::time::Instant;
-
-    fn best<F: FnMut()>(mut f: F) -> f64 {
-        let mut b = f64::INFINITY;
-        for _ in 0..30 {
-            let t = Instant::now();
-            f();
-            b = b.min(t.elapsed().as_secs_f64());
-        }
-        b
-    }
-
-    #[test]
-    #[ignore]
-    fn shapes() {
-        for &(m, n, k) in &[
-            (32usize, 1024usize, 160usize),
-            (32, 512, 640),
-            (64, 512, 320),
-            (128, 256, 640),
-            (64, 256, 1280),
-            (32, 4096, 160),
-            (128, 1024, 640),
-            (1024, 1024, 1024),
-        ] {
-            let a = vec![0.5f32; m * k];
-            let bm = vec![0.25f32; k * n];
-            let mut c = vec![0f32; m * n];
-            for par in [Par(1), Par(2)] {
-                let t = best(|| {
-                    matmul(
-                        (m, n, k),
-                        &mut c,
-                        (n, 1),
-                        false,
-                        Mat {
-                            data: &a,
-                            rs: k,
-                            cs: 1,
-                        },
-                        Mat {
-                            data: &bm,
-                            rs: n,
-                            cs: 1,
-                        },
-                        par,
-                    )
-                    .unwrap()
-                });
-                println!(
-                    "gemm {m}x{n}x{k} par {}: {:.1} us, {:.1} GFLOP/s",
-                    par.0,
-                    t * 1e6,
-                    2.0 * (m * n * k) as f64 / t / 1e9
-                );
-            }
-        }
-        let mut x: Vec<f32> = (0..32768).map(|i| (i % 17) as f32 * 0.3 - 2.0).collect();
-        let t = best(|| mish_inplace(&mut x));
-        println!(
-            "mish 32768: {:.1} us ({:.2} ns/elem)",
-            t * 1e6,
-            t * 1e9 / 32768.0
-        );
-        let d = Dims {
-            c: 32,
-            b: 32,
-            l: 32,
-        };
-        let bias = vec![0.1f32; 32];
-        let gamma = vec![1.0f32; 32];
-        let p = NormParams {
-            groups: 8,
-            conv_bias: &bias,
-            gamma: &gamma,
-            beta: &bias,
-            eps: 1e-5,
-        };
-        let film = vec![0.5f32; 2 * 32 * 32];
-        let t = best(|| norm_mish_film(&mut x, d, &p, Film::ScaleBias(&film), Par(1)).unwrap());
-        println!("norm_mish_film 32x32x32: {:.1} us", t * 1e6);
-        let xx = x.clone();
-        let g = ConvGeom {
-            k: 5,
-            padding: 2,
-            stride: 1,
-        };
-        let mut cols = vec![0f32; 32 * 5 * 1024];
-        let t = best(|| im2col(&xx, d, g, &mut cols, Par(1)).unwrap());
-        println!("im2col 32x32x32 k5: {:.1} us", t * 1e6);
     }
 }
