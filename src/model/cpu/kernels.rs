@@ -861,6 +861,9 @@ mod tests {
             (4, 2, 3, 8, 3, 1, 2),
             (2, 3, 1, 4, 5, 2, 1),
             (3, 3, 2, 9, 3, 1, 2),
+            // Shifts as long as the sample: whole rows of zeros.
+            (2, 3, 3, 2, 5, 2, 1),
+            (2, 2, 2, 1, 5, 2, 1),
         ] {
             let d = Dims { c: c_in, b, l };
             let g = ConvGeom { k, padding, stride };
