@@ -216,6 +216,9 @@ pub struct BenchReport {
     /// One planning call's sampling (K candidates, no mode request), threads by batch size.
     pub plan_latency_ms_p50: f64,
     pub plan_latency_ms_p99: f64,
+    /// The same on one thread.
+    pub plan_1_thread_latency_ms_p50: f64,
+    pub plan_1_thread_latency_ms_p99: f64,
     /// The same with a mode request under classifier-free guidance (batch 2K).
     pub plan_guided_latency_ms_p50: f64,
     pub plan_guided_latency_ms_p99: f64,
@@ -414,6 +417,14 @@ fn run_in(
         })
     };
     let planned = plan(&denoiser, None, args.plan_iterations)?;
+    let one_thread = with_options(
+        &denoiser,
+        ForwardOptions {
+            kernels: KernelChoice::Auto,
+            cpu_threads: CpuThreads::Fixed(1),
+        },
+    );
+    let planned_1 = plan(&one_thread, None, args.plan_iterations)?;
     let guided = plan(&denoiser, Some(0), args.plan_iterations)?;
     let generic = with_options(
         &denoiser,
@@ -446,6 +457,8 @@ fn run_in(
         forward,
         plan_latency_ms_p50: planned.p50,
         plan_latency_ms_p99: planned.p99,
+        plan_1_thread_latency_ms_p50: planned_1.p50,
+        plan_1_thread_latency_ms_p99: planned_1.p99,
         plan_guided_latency_ms_p50: guided.p50,
         plan_guided_latency_ms_p99: guided.p99,
         plan_generic_latency_ms_p50: planned_generic.p50,
@@ -489,12 +502,14 @@ fn print_report(r: &BenchReport) {
         );
     }
     println!(
-        "planning call (K = {}, DDIM {}): p50 {:.1} ms, p99 {:.1} ms; guided (batch {}) p50 {:.1} \
-         ms, p99 {:.1} ms; generic ops p50 {:.1} ms",
+        "planning call (K = {}, DDIM {}): p50 {:.1} ms, p99 {:.1} ms (1 thread: p50 {:.1}, p99 \
+         {:.1}); guided (batch {}) p50 {:.1} ms, p99 {:.1} ms; generic ops p50 {:.1} ms",
         r.network.candidates,
         r.network.ddim_steps,
         r.plan_latency_ms_p50,
         r.plan_latency_ms_p99,
+        r.plan_1_thread_latency_ms_p50,
+        r.plan_1_thread_latency_ms_p99,
         2 * r.network.candidates,
         r.plan_guided_latency_ms_p50,
         r.plan_guided_latency_ms_p99,
