@@ -116,7 +116,11 @@ fn exp_f32<M: MulAdd>(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     let x = if x < -87.0 { -87.0 } else { x };
     let x = if x > 88.0 { 88.0 } else { x };
-    let n = M::mul_add(x, LOG2E, ROUND) - ROUND;
+    let t = M::mul_add(x, LOG2E, ROUND);
+    let n = t - ROUND;
+    // n as an integer, read from t's low mantissa bits (t = 1.5 2^23 + n exactly): unlike
+    // `n as i32` (saturating, NaN-aware) this vectorises.
+    let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = M::mul_add(n, -LN2_LO, M::mul_add(n, -LN2_HI, x));
     let p = M::mul_add(1.987_569_1e-4, r, 1.398_199_9e-3);
     let p = M::mul_add(p, r, 8.333_452e-3);
@@ -124,8 +128,9 @@ fn exp_f32<M: MulAdd>(x: f32) -> f32 {
     let p = M::mul_add(p, r, 1.666_666_5e-1);
     let p = M::mul_add(p, r, 0.5);
     let e_r = M::mul_add(p, r * r, r) + 1.0;
-    // 2^n by building the exponent bits; n is in [-126, 127].
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n by building the exponent bits; n is in [-126, 127] (garbage only for a NaN x,
+    // whose result is NaN anyway).
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     e_r * scale
 }
 
