@@ -401,8 +401,8 @@ impl ConditionalUnet1d {
         let mut h = Act::from_btd(x.get(), b, t, d);
         let mut skips = Vec::with_capacity(self.down.len());
         for level in &self.down {
-            h = level.resnet.forward_cpu(&h, &cond, par)?;
-            h = level.resnet2.forward_cpu(&h, &cond, par)?;
+            h = level.resnet.forward_cpu(h, &cond, par)?;
+            h = level.resnet2.forward_cpu(h, &cond, par)?;
             if let Some(downsample) = &level.downsample {
                 let next = downsample.forward_cpu(&h, true, par)?;
                 skips.push(std::mem::replace(&mut h, next));
@@ -411,15 +411,15 @@ impl ConditionalUnet1d {
             }
         }
         for block in &self.mid {
-            h = block.forward_cpu(&h, &cond, par)?;
+            h = block.forward_cpu(h, &cond, par)?;
         }
         for level in &self.up {
             let Some(skip) = skips.pop() else {
                 candle_core::bail!("U-Net: missing skip connection");
             };
             h = Act::cat_channels(&h, &skip)?;
-            h = level.resnet.forward_cpu(&h, &cond, par)?;
-            h = level.resnet2.forward_cpu(&h, &cond, par)?;
+            h = level.resnet.forward_cpu(h, &cond, par)?;
+            h = level.resnet2.forward_cpu(h, &cond, par)?;
             h = level.upsample.forward_cpu(&h, par)?;
         }
         let h = self.final_block.forward_cpu(&h, par)?;
