@@ -4,7 +4,7 @@
 //! Measured, for the shipped model's sizes ([`BenchNetwork::shipped`]) with random weights:
 //! - the machine's sgemm peak: a 1024^3 product with the `gemm` crate (what candle uses) on 1
 //!   and 2 threads, and candle's own `matmul` at its default threads;
-//! - one U-Net forward at B = 1 / 32 / 128 on 1 and 2 threads (fused CPU kernels), p50, the
+//! - one U-Net forward at B = 1 / 32 / 64 / 128 on 1 and 2 threads (fused CPU kernels), p50, the
 //!   achieved GFLOP/s (FLOPs counted analytically: convolutions and linear layers, 2 per
 //!   multiply-add, see [`unet_flops_per_sample`]) and the fraction of the same-thread peak;
 //!   also the generic candle ops for comparison;
@@ -29,6 +29,10 @@ use crate::model::{
 use crate::{Error, Result};
 
 pub use torch::TorchReport;
+
+/// Batch sizes of the forward-pass measurements: one sample, a planning call (K), a guided
+/// planning call (2K), a large batch.
+pub const BATCHES: &[usize] = &[1, 32, 64, 128];
 
 /// `dplan bench` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -348,7 +352,7 @@ fn run_in(
 
     let dev = Device::Cpu;
     let mut forward = Vec::new();
-    for batch in [1usize, 32, 128] {
+    for &batch in BATCHES {
         let x = Tensor::randn(0f32, 1.0, (batch, net.horizon, net.unet.action_dim), &dev)?;
         let t = Tensor::full(50u32, batch, &dev)?;
         let c = Tensor::randn(0f32, 1.0, (batch, net.condition_dim()), &dev)?;

@@ -105,7 +105,7 @@ pub(super) fn run(args: &BenchArgs, net: &BenchNetwork, weights: &Path) -> Torch
         "candidates": net.candidates,
         "ddim_steps": net.ddim_steps,
         "guidance_scale": net.guidance_scale,
-        "batches": [1, 32, 128],
+        "batches": super::BATCHES,
         "forward_iterations": args.forward_iterations,
         "plan_iterations": args.plan_iterations,
     });
