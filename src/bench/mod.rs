@@ -43,7 +43,7 @@ pub struct BenchArgs {
     /// Timed forward passes per batch size and thread count.
     #[arg(long, default_value_t = 30)]
     pub forward_iterations: usize,
-    /// Timed planning calls (p99 needs about 100).
+    /// Timed planning calls per variant (p99 is the largest but one of 100).
     #[arg(long, default_value_t = 100)]
     pub plan_iterations: usize,
     /// Skip the PyTorch comparison.
@@ -349,6 +349,7 @@ fn run_in(
     let peak1 = sgemm_gflops(1024, 1, 3)?;
     let peak2 = sgemm_gflops(1024, 2, 3)?;
     let candle_peak = candle_matmul_gflops(1024, 3)?;
+    eprintln!("sgemm peak: {peak1:.1} GFLOP/s (1 thread), {peak2:.1} (2); candle {candle_peak:.1}");
 
     let dev = Device::Cpu;
     let mut forward = Vec::new();
@@ -381,6 +382,11 @@ fn run_in(
             })?;
             let gflops = flops_per_sample as f64 * batch as f64 / (ms.p50 * 1e-3) / 1e9;
             let peak = if threads == 1 { peak1 } else { peak2 };
+            eprintln!(
+                "forward B = {batch}, {threads} thread(s): {:.3} ms ({gflops:.1} GFLOP/s); generic \
+                 ops {:.3} ms",
+                ms.p50, generic_ms.p50
+            );
             forward.push(ForwardTiming {
                 batch,
                 threads,
@@ -421,6 +427,10 @@ fn run_in(
         })
     };
     let planned = plan(&denoiser, None, args.plan_iterations)?;
+    eprintln!(
+        "planning call: p50 {:.1} ms, p99 {:.1} ms",
+        planned.p50, planned.p99
+    );
     let one_thread = with_options(
         &denoiser,
         ForwardOptions {
@@ -430,6 +440,10 @@ fn run_in(
     );
     let planned_1 = plan(&one_thread, None, args.plan_iterations)?;
     let guided = plan(&denoiser, Some(0), args.plan_iterations)?;
+    eprintln!(
+        "guided planning call: p50 {:.1} ms, p99 {:.1} ms",
+        guided.p50, guided.p99
+    );
     let generic = with_options(
         &denoiser,
         ForwardOptions {
@@ -442,6 +456,7 @@ fn run_in(
     let torch = if args.no_torch {
         TorchReport::skipped("--no-torch")
     } else {
+        eprintln!("PyTorch ...");
         torch::run(args, net, weights)
     };
     let torch_plan = torch.best_plan();
