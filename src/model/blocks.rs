@@ -4,9 +4,10 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::conv::Conv1d;
 use super::cpu::kernels::{self, Film};
 use super::cpu::{Act, CpuSlice, Par};
-use super::ops::{self, Conv1d};
+use super::ops;
 
 /// `Conv1d(k, padding k/2) -> GroupNorm -> Mish`; tensors `block.0.{weight,bias}` (conv) and
 /// `block.1.{weight,bias}` (GroupNorm).

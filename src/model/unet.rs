@@ -18,9 +18,10 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 use super::blocks::{BlockSizes, ConditionalResidualBlock1d, Conv1dBlock};
+use super::conv::{Conv1d, Upsample1d};
 use super::cpu::kernels::{self, Par};
 use super::cpu::{self as cpu, Act, CpuSlice, ForwardOptions, KernelChoice};
-use super::ops::{self, Conv1d, Upsample1d};
+use super::ops;
 use super::UnetConfig;
 
 /// The prefix of every U-Net tensor in a model file (LeRobot's `DiffusionPolicy.diffusion.unet`).
