@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(names.len(), 3);
         for term in ConditionTerm::ALL {
             let parsed: ConditionTerm = serde_yaml::from_str(term.name()).unwrap();
-            assert_eq!((parsed, ConditionTerm::from_name(term.name())), (term, Some(term)));
+            assert_eq!(
+                (parsed, ConditionTerm::from_name(term.name())),
+                (term, Some(term))
+            );
         }
         assert_eq!(ConditionTerm::from_name("q_start"), None);
     }

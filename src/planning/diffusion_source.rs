@@ -229,11 +229,7 @@ impl CandidateSource for DiffusionSource {
             .to_vec1::<f32>()?;
         spec.action.denormalize(&mut values)?;
         let positions_rad = values.into_iter().map(f64::from).collect();
-        let x0_variance = output
-            .x0_variance()?
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let x0_variance = output.x0_variance()?.into_iter().map(f64::from).collect();
         CandidateBatch::new(num_samples, horizon, dof, positions_rad, x0_variance)
     }
 }
@@ -287,7 +283,10 @@ mod tests {
         assert_eq!(batch, source.sample(&CONDITION, None, 5, 11).unwrap());
         assert_ne!(
             batch.positions_rad(),
-            source.sample(&CONDITION, None, 5, 12).unwrap().positions_rad()
+            source
+                .sample(&CONDITION, None, 5, 12)
+                .unwrap()
+                .positions_rad()
         );
         let left = source.sample(&CONDITION, Some(0), 5, 11).unwrap();
         assert_ne!(batch.positions_rad(), left.positions_rad());
