@@ -7,7 +7,9 @@
 //!   --cluster (valid only)--> modes --select (hysteresis, Mass | Cost)--> chosen path
 //!   --time_parameterize (from the commanded state) + verify--> Plan
 //! ```
-//! [`Planner`] glues the stages and keeps the selection memory between calls.
+//! [`Planner`] glues the stages and keeps the selection memory between calls. Candidates come
+//! from a trained model folder through [`DiffusionSource`], or from a [`SyntheticSource`] in
+//! tests; [`random_model_folder`] writes an untrained model folder for tests.
 
 mod bench;
 mod condition;
