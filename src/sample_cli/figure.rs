@@ -113,8 +113,8 @@ fn chart<'a, 'b>(
         .y_desc(y_desc)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(240, 240, 240))
-        .bold_line_style(RGBColor(222, 222, 222))
+        .max_light_lines(0)
+        .bold_line_style(RGBColor(228, 228, 228))
         .draw()?;
     Ok(chart)
 }
