@@ -71,7 +71,10 @@ impl Gmm {
         if points.len() < k {
             return Err(Error::config(
                 "components",
-                format!("{k} components need at least {k} points, found {}", points.len()),
+                format!(
+                    "{k} components need at least {k} points, found {}",
+                    points.len()
+                ),
             ));
         }
         if config.restarts == 0 {
@@ -172,7 +175,12 @@ fn kmeans_plus_plus(points: &Points, k: usize, rng: &mut ChaCha8Rng) -> Vec<usiz
 }
 
 /// M step: weights, means and variances from responsibilities `resp` (N, K).
-fn m_step(points: &Points, resp: &[f64], k: usize, reg_covar: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn m_step(
+    points: &Points,
+    resp: &[f64],
+    k: usize,
+    reg_covar: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let d = points.dim();
     let n = points.len();
     let mut nk = vec![0.0; k];
@@ -350,8 +358,16 @@ mod tests {
     fn seeded_fit_is_reproducible_and_sampling_follows_the_fit() {
         let mixture = Mixture::line(&[0.0, 10.0], 1.0);
         let data = mixture.sample(1000, &mut ChaCha8Rng::seed_from_u64(5));
-        let a = Gmm::fit(&data.points, &GmmConfig::new(2), &mut ChaCha8Rng::seed_from_u64(6));
-        let b = Gmm::fit(&data.points, &GmmConfig::new(2), &mut ChaCha8Rng::seed_from_u64(6));
+        let a = Gmm::fit(
+            &data.points,
+            &GmmConfig::new(2),
+            &mut ChaCha8Rng::seed_from_u64(6),
+        );
+        let b = Gmm::fit(
+            &data.points,
+            &GmmConfig::new(2),
+            &mut ChaCha8Rng::seed_from_u64(6),
+        );
         let a = a.unwrap();
         assert_eq!(a, b.unwrap());
         let samples = a.sample(4000, &mut ChaCha8Rng::seed_from_u64(7)).unwrap();

@@ -1,6 +1,6 @@
-//! The independent jobs of `dplan modes`: one per data set (GMMs, the labelled diffusion model,
-//! its unconditional, filtered, DDIM and conditional draws) and one per point of the 1-D distance
-//! sweep. Each job derives all its seeds from the base seed and its own tags, so results do not
+//! The independent jobs of `dplan modes`: per data set, one for the GMMs and the unconditional
+//! diffusion model (DDPM, filtered, DDIM draws) and one for the labelled model (conditional
+//! draws); and one per point of the 1-D distance sweep. Each job derives all its seeds from the base seed and its own tags, so results do not
 //! depend on which thread runs it or when.
 
 use std::time::Instant;
@@ -19,7 +19,7 @@ use super::metrics::{
 use super::sampling::{draw, DrawSettings};
 use super::settings::{derive_seed, ModesSettings};
 use super::toy_model::ToyDenoiser;
-use super::toy_train::{train_toy, LossPoint, ToyTrainData};
+use super::toy_train::{train_toy, LossPoint, ToyTrainData, TrainedToy};
 use crate::{Error, Result};
 
 /// Conditional accuracy at one guidance scale.
@@ -43,9 +43,9 @@ pub struct MethodResult {
     /// The x̂0-variance filter on these samples (DDPM rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterMetrics>,
-    /// Sampling by mode label with classifier-free guidance (DDPM rows).
+    /// Sampling by mode label with classifier-free guidance (`diffusion_cfg_*` rows).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditional: Option<Vec<ConditionalResult>>,
+    pub conditional: Option<ConditionalResult>,
 }
 
 /// Samples kept for the plots of one method.
@@ -82,14 +82,20 @@ fn rng(seed: u64, tag: &str) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(derive_seed(seed, tag))
 }
 
-/// Fits the GMMs, trains the labelled diffusion model and measures everything on `kind`.
-pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device) -> Result<DatasetOutcome> {
+/// Fits the GMMs, trains the unlabelled diffusion model and measures both on `kind`.
+pub fn dataset_job(
+    kind: DatasetKind,
+    settings: &ModesSettings,
+    device: &Device,
+) -> Result<DatasetOutcome> {
     let started = Instant::now();
     let name = kind.name();
     let seed = settings.seed;
     let mixture = kind.mixture();
-    let k_true = mixture.num_modes();
-    let train = mixture.sample(settings.train_points, &mut rng(seed, &format!("{name}/train")));
+    let train = mixture.sample(
+        settings.train_points,
+        &mut rng(seed, &format!("{name}/train")),
+    );
     let n_eval = settings.eval_samples;
 
     let mut methods = Vec::new();
@@ -103,6 +109,12 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
             &mut rng(seed, &format!("{name}/{key}/fit")),
         )?;
         let points = gmm.sample(n_eval, &mut rng(seed, &format!("{name}/{key}/sample")))?;
+        tracing::info!(
+            dataset = name,
+            k,
+            job_secs = started.elapsed().as_secs_f64(),
+            "GMM fitted"
+        );
         methods.push((
             key.clone(),
             MethodResult {
@@ -115,35 +127,43 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
                 conditional: None,
             },
         ));
-        samples.push(MethodSamples { method: key, points });
+        samples.push(MethodSamples {
+            method: key,
+            points,
+        });
     }
 
-    // Diffusion: one labelled network (label dropout to the null label), sampled unconditionally
-    // with the null label and conditionally by label.
+    // Diffusion: an unlabelled network trained on the same points.
     let normaliser = Normaliser::for_mixture(&mixture);
-    let train_norm = normaliser.forward(&train.points);
-    let schedule = crate::diffusion::NoiseSchedule::new(&settings.scheduler)?;
-    let alphas: Vec<f64> = schedule.alphas_cumprod().iter().map(|&a| f64::from(a)).collect();
-    let data = ToyTrainData {
-        points: &train_norm,
-        labels: Some(&train.labels),
-        alphas_cumprod: &alphas,
-    };
-    let model_config = settings.model(mixture.dim(), Some(k_true));
-    let mut no_checkpoint = |_: usize, _: &ToyDenoiser| Ok(());
-    let trained = train_toy(
-        &model_config,
-        &data,
-        &settings.train,
+    let trained = train_diffusion(
+        &train.points,
+        None,
+        settings,
+        &normaliser,
         derive_seed(seed, &format!("{name}/diffusion/train")),
         device,
-        &[],
-        &mut no_checkpoint,
     )?;
     let model = &trained.model;
+    tracing::info!(
+        dataset = name,
+        train_secs = trained.train_secs,
+        job_secs = started.elapsed().as_secs_f64(),
+        "trained"
+    );
 
-    let ddpm = DrawSettings::ddpm(&settings.scheduler, settings.ddpm_steps, settings.x0_variance_last_k);
-    let eval = draw(model, &ddpm, n_eval, None, derive_seed(seed, &format!("{name}/ddpm/eval")), &normaliser)?;
+    let ddpm = DrawSettings::ddpm(
+        &settings.scheduler,
+        settings.ddpm_steps,
+        settings.x0_variance_last_k,
+    );
+    let eval = draw(
+        model,
+        &ddpm,
+        n_eval,
+        None,
+        derive_seed(seed, &format!("{name}/ddpm/eval")),
+        &normaliser,
+    )?;
     let calibration = draw(
         model,
         &ddpm,
@@ -166,32 +186,14 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
         settings.filter_keep_in_support,
     );
     let filter = threshold.map(|t| filter_metrics(&eval.x0_variance, &eval_in, t));
-
-    let mut conditional = Vec::new();
-    for &scale in &settings.guidance_scales {
-        let per_mode = (0..k_true)
-            .map(|label| {
-                let tag = format!("{name}/conditional/s{scale}/label{label}");
-                let settings_s = ddpm.clone().with_guidance(scale);
-                draw(
-                    model,
-                    &settings_s,
-                    settings.conditional_samples(kind),
-                    Some(label as u32),
-                    derive_seed(seed, &tag),
-                    &normaliser,
-                )
-                .map(|d| d.points)
-            })
-            .collect::<Result<Vec<Points>>>()?;
-        conditional.push(ConditionalResult {
-            guidance_scale: scale,
-            accuracy: conditional_accuracy(&per_mode, &mixture),
-        });
-    }
+    tracing::info!(
+        dataset = name,
+        job_secs = started.elapsed().as_secs_f64(),
+        "sampled"
+    );
 
     let ddpm_description = format!(
-        "diffusion (MLP denoiser), DDPM {} steps, null label",
+        "diffusion (MLP denoiser), DDPM {} steps",
         settings.ddpm_steps
     );
     methods.push((
@@ -200,7 +202,7 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
             description: ddpm_description,
             metrics: mode_metrics(&eval.points, &mixture),
             filter: filter.clone(),
-            conditional: Some(conditional),
+            conditional: None,
         },
     ));
     if let Some(t) = threshold {
@@ -239,7 +241,7 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
         "diffusion_ddim".into(),
         MethodResult {
             description: format!(
-                "the same network, DDIM {} steps (eta = 0), null label",
+                "the same network, DDIM {} steps (eta = 0)",
                 settings.ddim_steps
             ),
             metrics: mode_metrics(&ddim.points, &mixture),
@@ -255,12 +257,161 @@ pub fn dataset_job(kind: DatasetKind, settings: &ModesSettings, device: &Device)
         method: "diffusion_ddim".into(),
         points: ddim.points,
     });
+    tracing::info!(
+        dataset = name,
+        job_secs = started.elapsed().as_secs_f64(),
+        "done"
+    );
     Ok(DatasetOutcome {
         kind,
         methods,
         samples,
         filter_scores: eval.x0_variance.iter().copied().zip(eval_in).collect(),
         filter_threshold: threshold,
+        losses: trained.losses,
+        train_secs: trained.train_secs,
+        job_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Trains a diffusion network on `points` (data units) with optional mode labels.
+fn train_diffusion(
+    points: &Points,
+    labels: Option<(&[usize], usize)>,
+    settings: &ModesSettings,
+    normaliser: &Normaliser,
+    seed: u64,
+    device: &Device,
+) -> Result<TrainedToy> {
+    let train_norm = normaliser.forward(points);
+    let schedule = crate::diffusion::NoiseSchedule::new(&settings.scheduler)?;
+    let alphas: Vec<f64> = schedule
+        .alphas_cumprod()
+        .iter()
+        .map(|&a| f64::from(a))
+        .collect();
+    let data = ToyTrainData {
+        points: &train_norm,
+        labels: labels.map(|(l, _)| l),
+        alphas_cumprod: &alphas,
+    };
+    let mut config = settings.train.clone();
+    if labels.is_none() {
+        config.label_dropout = 0.0;
+    }
+    let mut no_checkpoint = |_: usize, _: &ToyDenoiser| Ok(());
+    train_toy(
+        &settings.model(points.dim(), labels.map(|(_, k)| k)),
+        &data,
+        &config,
+        seed,
+        device,
+        &[],
+        &mut no_checkpoint,
+    )
+}
+
+/// What the conditional job of one data set produced.
+#[derive(Debug, Clone)]
+pub struct ConditionalOutcome {
+    /// Which data set.
+    pub kind: DatasetKind,
+    /// (`diffusion_cfg_s<scale>`, result), one per guidance scale.
+    pub methods: Vec<(String, MethodResult)>,
+    /// The pooled conditional samples per scale, for the plots.
+    pub samples: Vec<MethodSamples>,
+    /// Training loss curve of the labelled model.
+    pub losses: Vec<LossPoint>,
+    /// Seconds of optimisation.
+    pub train_secs: f64,
+    /// Wall seconds of the whole job.
+    pub job_secs: f64,
+}
+
+/// Trains the labelled network of `kind` (labels dropped to the null label with probability
+/// `settings.train.label_dropout`) and samples every mode by its label at each guidance scale.
+pub fn conditional_job(
+    kind: DatasetKind,
+    settings: &ModesSettings,
+    device: &Device,
+) -> Result<ConditionalOutcome> {
+    let started = Instant::now();
+    let name = kind.name();
+    let seed = settings.seed;
+    let mixture = kind.mixture();
+    let k_true = mixture.num_modes();
+    // The same training points as the unconditional model.
+    let train = mixture.sample(
+        settings.train_points,
+        &mut rng(seed, &format!("{name}/train")),
+    );
+    let normaliser = Normaliser::for_mixture(&mixture);
+    let trained = train_diffusion(
+        &train.points,
+        Some((&train.labels, k_true)),
+        settings,
+        &normaliser,
+        derive_seed(seed, &format!("{name}/conditional/train")),
+        device,
+    )?;
+    let per_label = settings.conditional_samples(kind);
+    let ddpm = DrawSettings::ddpm(&settings.scheduler, settings.ddpm_steps, 0);
+    let mut methods = Vec::new();
+    let mut samples = Vec::new();
+    for &scale in &settings.guidance_scales {
+        let guided = ddpm.clone().with_guidance(scale);
+        let per_mode = (0..k_true)
+            .map(|label| {
+                let tag = format!("{name}/conditional/s{scale}/label{label}");
+                draw(
+                    &trained.model,
+                    &guided,
+                    per_label,
+                    Some(label as u32),
+                    derive_seed(seed, &tag),
+                    &normaliser,
+                )
+                .map(|d| d.points)
+            })
+            .collect::<Result<Vec<Points>>>()?;
+        let pooled = Points::new(
+            mixture.dim(),
+            per_mode
+                .iter()
+                .flat_map(|p| p.values().iter().copied())
+                .collect(),
+        )?;
+        let key = format!("diffusion_cfg_s{scale}");
+        methods.push((
+            key.clone(),
+            MethodResult {
+                description: format!(
+                    "labelled network, DDPM {} steps, classifier-free guidance scale {scale}, \
+                     {per_label} samples per requested mode (metrics over all of them)",
+                    settings.ddpm_steps
+                ),
+                metrics: mode_metrics(&pooled, &mixture),
+                filter: None,
+                conditional: Some(ConditionalResult {
+                    guidance_scale: scale,
+                    accuracy: conditional_accuracy(&per_mode, &mixture),
+                }),
+            },
+        ));
+        samples.push(MethodSamples {
+            method: key,
+            points: pooled,
+        });
+    }
+    tracing::info!(
+        dataset = name,
+        job_secs = started.elapsed().as_secs_f64(),
+        "conditional done"
+    );
+    Ok(ConditionalOutcome {
+        kind,
+        methods,
+        samples,
         losses: trained.losses,
         train_secs: trained.train_secs,
         job_secs: started.elapsed().as_secs_f64(),
@@ -305,11 +456,18 @@ pub fn sweep_job(distance: f64, settings: &ModesSettings, device: &Device) -> Re
     let seed = settings.seed;
     let tag = format!("sweep/d{distance}");
     let mixture = sweep_mixture(distance);
-    let train = mixture.sample(settings.train_points, &mut rng(seed, &format!("{tag}/train")));
+    let train = mixture.sample(
+        settings.train_points,
+        &mut rng(seed, &format!("{tag}/train")),
+    );
     let normaliser = Normaliser::for_mixture(&mixture);
     let train_norm = normaliser.forward(&train.points);
     let schedule = crate::diffusion::NoiseSchedule::new(&settings.scheduler)?;
-    let alphas: Vec<f64> = schedule.alphas_cumprod().iter().map(|&a| f64::from(a)).collect();
+    let alphas: Vec<f64> = schedule
+        .alphas_cumprod()
+        .iter()
+        .map(|&a| f64::from(a))
+        .collect();
     let data = ToyTrainData {
         points: &train_norm,
         labels: None,
@@ -347,10 +505,14 @@ pub fn sweep_job(distance: f64, settings: &ModesSettings, device: &Device) -> Re
         &checkpoints,
         &mut on_checkpoint,
     )?;
-    let (final_point, samples) = evaluated
-        .last()
-        .cloned()
-        .ok_or_else(|| Error::Invalid(format!("sweep at distance {distance}: no evaluation ran")))?;
+    tracing::info!(
+        distance,
+        job_secs = started.elapsed().as_secs_f64(),
+        "sweep point done"
+    );
+    let (final_point, samples) = evaluated.last().cloned().ok_or_else(|| {
+        Error::Invalid(format!("sweep at distance {distance}: no evaluation ran"))
+    })?;
     Ok(SweepOutcome {
         distance,
         final_point,

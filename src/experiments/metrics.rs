@@ -10,7 +10,10 @@
 //!   the sample's two nearest means a, b, i.e. `(x - a)·(x - b) < 0` (the segment is seen from x
 //!   under an obtuse angle). In 1-D this is exactly "strictly between its two nearest modes"; in
 //!   2-D it also holds the arc between two neighbours on the ring;
-//! - **outlier**: neither (e.g. beyond the outermost mode).
+//! - **outlier**: neither (e.g. beyond the outermost mode);
+//! - **mode KL** (PacGAN, Lin et al. 2018): KL(p̂ ‖ uniform) of the distribution p̂ of the
+//!   high-quality samples over the modes; 0 when every mode gets the same share, log K when one
+//!   mode gets them all.
 //!
 //! The three fractions add up to 1.
 
@@ -118,6 +121,9 @@ pub struct ModeMetrics {
     pub interpolation_fraction: f64,
     /// Fraction of samples that are neither high quality nor interpolation.
     pub outlier_fraction: f64,
+    /// PacGAN's reverse KL of the high-quality samples' mode histogram to the uniform one
+    /// (nats); `None` when no sample is high quality.
+    pub mode_kl: Option<f64>,
     /// High-quality samples per mode: (K,).
     pub high_quality_per_mode: Vec<usize>,
 }
@@ -137,6 +143,16 @@ pub fn mode_metrics(samples: &Points, mixture: &Mixture) -> ModeMetrics {
     }
     let n = classes.len().max(1) as f64;
     let high: usize = per_mode.iter().sum();
+    let mode_kl = (high > 0).then(|| {
+        per_mode
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = c as f64 / high as f64;
+                p * (p * k as f64).ln()
+            })
+            .sum::<f64>()
+    });
     ModeMetrics {
         num_samples: classes.len(),
         num_modes: k,
@@ -144,6 +160,7 @@ pub fn mode_metrics(samples: &Points, mixture: &Mixture) -> ModeMetrics {
         high_quality_fraction: high as f64 / n,
         interpolation_fraction: interp as f64 / n,
         outlier_fraction: outlier as f64 / n,
+        mode_kl,
         high_quality_per_mode: per_mode,
     }
 }
@@ -297,6 +314,13 @@ mod tests {
         assert!((r.high_quality_fraction - 5.0 / 8.0).abs() < 1e-12);
         assert!((r.interpolation_fraction - 2.0 / 8.0).abs() < 1e-12);
         assert!((r.outlier_fraction - 1.0 / 8.0).abs() < 1e-12);
+        // p = (3/5, 2/5, 0) against 1/3 each.
+        let kl = 0.6 * (0.6f64 * 3.0).ln() + 0.4 * (0.4f64 * 3.0).ln();
+        assert!((r.mode_kl.unwrap() - kl).abs() < 1e-12);
+        let even = Points::new(1, vec![1.0, 2.0, 3.0]).unwrap();
+        assert!(mode_metrics(&even, &m).mode_kl.unwrap().abs() < 1e-12);
+        let far = Points::new(1, vec![9.0]).unwrap();
+        assert_eq!(mode_metrics(&far, &m).mode_kl, None);
     }
 
     #[test]

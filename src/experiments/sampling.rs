@@ -4,7 +4,9 @@ use candle_core::{Device, Tensor};
 
 use super::data::{Normaliser, Points};
 use super::toy_model::ToyDenoiser;
-use crate::diffusion::{sample, Denoise, SampleRequest, SamplerKind, SamplerSettings, SchedulerConfig};
+use crate::diffusion::{
+    sample, Denoise, SampleRequest, SamplerKind, SamplerSettings, SchedulerConfig,
+};
 use crate::{Error, Result};
 
 impl Denoise for ToyDenoiser {
@@ -22,7 +24,9 @@ impl Denoise for ToyDenoiser {
                 "the toy denoiser takes no global condition".into(),
             ));
         }
-        self.forward(x_t, timesteps, labels)
+        // Sampling never back-propagates: cut the graph to the trainable weights so the
+        // reverse chain does not keep every step's intermediate tensors alive.
+        Ok(self.forward(x_t, timesteps, labels)?.detach())
     }
 
     fn null_label(&self) -> Option<u32> {
@@ -121,11 +125,7 @@ pub fn draw(
         });
     }
     let points = normaliser.inverse(&Points::new(dim, values)?);
-    let x0_variance = output
-        .x0_variance()?
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let x0_variance = output.x0_variance()?.into_iter().map(f64::from).collect();
     Ok(Draw {
         points,
         x0_variance,

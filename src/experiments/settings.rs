@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::data::DatasetKind;
 use super::toy_model::ToyDenoiserConfig;
 use super::toy_train::ToyTrainConfig;
-use crate::diffusion::{BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
+use crate::diffusion::{
+    BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing, VarianceType,
+};
 
 /// The settings of one run (recorded in the report and the JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +27,8 @@ pub struct ModesSettings {
     pub model_hidden_layers: usize,
     /// Sinusoidal timestep embedding size.
     pub time_embed_dim: usize,
+    /// Octaves of input Fourier features.
+    pub input_octaves: usize,
     /// Training of the three main data sets' (labelled) models.
     pub train: ToyTrainConfig,
     /// Training of each model of the 1-D distance sweep (unlabelled).
@@ -81,6 +85,7 @@ impl ModesSettings {
             model_width: 128,
             model_hidden_layers: 3,
             time_embed_dim: 64,
+            input_octaves: 6,
             train: train(steps, 0.2),
             sweep_train: train(sweep_steps, 0.0),
             scheduler: SchedulerConfig {
@@ -102,7 +107,11 @@ impl ModesSettings {
             filter_keep_in_support: 0.95,
             guidance_scales: vec![1.0, 3.0],
             conditional_samples_per_mode: [200, 100, 40],
-            sweep_distances: vec![0.5, 0.75, 1.0, 1.5, 2.0, 3.0],
+            sweep_distances: if quick {
+                vec![0.5, 1.0, 2.0, 3.0]
+            } else {
+                vec![0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
+            },
             sweep_samples: 2_500,
             steps_sweep_distance: 1.0,
             steps_sweep_checkpoints: checkpoints,
@@ -117,6 +126,7 @@ impl ModesSettings {
             width: self.model_width,
             hidden_layers: self.model_hidden_layers,
             time_embed_dim: self.time_embed_dim,
+            input_octaves: self.input_octaves,
             num_labels,
         }
     }

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! c  = SiLU(time_proj(sinusoidal(t))) [+ label_embedding(label)]        (B, W)
-//! h  = input(x_t)                                                        (B, W)
+//! h  = input([x_t, sin(2^j π x_t), cos(2^j π x_t)], j < F)                (B, W)
 //! h  = h + block_i(SiLU(h + c))      for i in 0..hidden_layers           (B, W)
 //! ε̂  = output(SiLU(h))                                                   (B, D)
 //! ```
-//! The time condition is added before every block, so every layer sees it. The label embedding
+//! The time condition is added before every block, so every layer sees it. The Fourier
+//! features of the input (F octaves, per coordinate; Tancik et al. 2020) let a small MLP
+//! represent the sharp changes of ε near narrow modes at small t. The label embedding
 //! has `num_labels + 1` rows; the last is the learned null label of classifier-free guidance.
 //! Parameter names (`time_proj`, `input`, `blocks.i`, `output`, `label_embedding`) are the
 //! `VarBuilder` prefixes.
@@ -31,6 +33,8 @@ pub struct ToyDenoiserConfig {
     pub hidden_layers: usize,
     /// Size of the sinusoidal timestep embedding (even).
     pub time_embed_dim: usize,
+    /// Octaves F of Fourier features of the input (0: the raw input only).
+    pub input_octaves: usize,
     /// Number of mode labels; `None` for an unconditional model (no embedding).
     pub num_labels: Option<usize>,
 }
@@ -43,6 +47,7 @@ impl ToyDenoiserConfig {
             width: 128,
             hidden_layers: 3,
             time_embed_dim: 64,
+            input_octaves: 6,
             num_labels,
         }
     }
@@ -78,6 +83,8 @@ pub struct ToyDenoiser {
     label_embedding: Option<Embedding>,
     /// Frequencies of the sinusoidal embedding: (1, E/2).
     freqs: Tensor,
+    /// Input Fourier frequencies 2^j π, repeated per coordinate: (1, D·F), or None when F = 0.
+    input_freqs: Option<Tensor>,
 }
 
 impl ToyDenoiser {
@@ -86,7 +93,8 @@ impl ToyDenoiser {
         config.validate()?;
         let w = config.width;
         let time_proj = candle_nn::linear(config.time_embed_dim, w, vb.pp("time_proj"))?;
-        let input = candle_nn::linear(config.dim, w, vb.pp("input"))?;
+        let input_dim = config.dim * (1 + 2 * config.input_octaves);
+        let input = candle_nn::linear(input_dim, w, vb.pp("input"))?;
         let blocks = (0..config.hidden_layers)
             .map(|i| candle_nn::linear(w, w, vb.pp(format!("blocks.{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
@@ -100,6 +108,21 @@ impl ToyDenoiser {
             .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
             .collect();
         let freqs = Tensor::from_vec(freqs, (1, half), vb.device())?;
+        let input_freqs = if config.input_octaves > 0 {
+            let values: Vec<f32> = (0..config.dim)
+                .flat_map(|_| {
+                    (0..config.input_octaves)
+                        .map(|j| (2f64.powi(j as i32) * std::f64::consts::PI) as f32)
+                })
+                .collect();
+            Some(Tensor::from_vec(
+                values,
+                (1, config.dim * config.input_octaves),
+                vb.device(),
+            )?)
+        } else {
+            None
+        };
         Ok(ToyDenoiser {
             config: config.clone(),
             time_proj,
@@ -108,6 +131,7 @@ impl ToyDenoiser {
             output,
             label_embedding,
             freqs,
+            input_freqs,
         })
     }
 
@@ -147,7 +171,20 @@ impl ToyDenoiser {
             };
             c = (c + table.forward(&labels)?)?;
         }
-        let mut h = self.input.forward(x_t)?;
+        let features = match &self.input_freqs {
+            Some(f) => {
+                // (B, D) -> (B, D·F): coordinate c times every frequency, c-major.
+                let octaves = self.config.input_octaves;
+                let repeated = x_t
+                    .unsqueeze(2)?
+                    .broadcast_as((b, self.config.dim, octaves))?
+                    .reshape((b, self.config.dim * octaves))?;
+                let args = repeated.broadcast_mul(f)?;
+                Tensor::cat(&[x_t, &args.sin()?, &args.cos()?], D::Minus1)?
+            }
+            None => x_t.clone(),
+        };
+        let mut h = self.input.forward(&features)?;
         for block in &self.blocks {
             let z = candle_nn::ops::silu(&(&h + &c)?)?;
             h = (h + block.forward(&z)?)?;
@@ -161,11 +198,11 @@ impl ToyDenoiser {
     }
 }
 
-/// Re-initialises every variable of `varmap` from `rng`, with candle's own initialisers'
-/// distributions (candle cannot seed its CPU generator): linear weights (out, in) normal with
-/// std √2/√in (Kaiming, candle's default), biases uniform in ±1/√in, embedding tables standard
-/// normal. Variables are visited in name order, and values are drawn on the CPU and then moved,
-/// so the same seed gives the same weights on every device.
+/// Re-initialises every variable of `varmap` from `rng` with PyTorch's default initialisation
+/// (candle cannot seed its CPU generator): `nn.Linear` weights (out, in) and biases uniform in
+/// ±1/√in, `nn.Embedding` tables standard normal. Variables are visited in name order, and
+/// values are drawn on the CPU and then moved, so the same seed gives the same weights on every
+/// device.
 pub fn seeded_init(varmap: &VarMap, rng: &mut ChaCha8Rng) -> Result<()> {
     let data = varmap
         .data()
@@ -181,20 +218,18 @@ pub fn seeded_init(varmap: &VarMap, rng: &mut ChaCha8Rng) -> Result<()> {
             (0..count)
                 .map(|_| rng.sample::<f32, _>(StandardNormal))
                 .collect()
-        } else if let Some(prefix) = name.strip_suffix(".bias") {
-            let fan_in = data
-                .get(&format!("{prefix}.weight"))
-                .and_then(|w| w.dims().get(1).copied())
-                .unwrap_or(1);
+        } else {
+            // A bias takes the fan-in of its layer's weight.
+            let fan_in = match name.strip_suffix(".bias") {
+                Some(prefix) => data
+                    .get(&format!("{prefix}.weight"))
+                    .and_then(|w| w.dims().get(1).copied()),
+                None => dims.get(1).copied(),
+            }
+            .unwrap_or(1);
             let bound = 1.0 / (fan_in as f64).sqrt();
             (0..count)
                 .map(|_| rng.random_range(-bound..bound) as f32)
-                .collect()
-        } else {
-            let fan_in = dims.get(1).copied().unwrap_or(1);
-            let std = (2.0 / fan_in as f64).sqrt();
-            (0..count)
-                .map(|_| (std * rng.sample::<f64, _>(StandardNormal)) as f32)
                 .collect()
         };
         let tensor = Tensor::from_vec(values, dims, &Device::Cpu)?.to_device(var.device())?;
@@ -221,12 +256,22 @@ mod tests {
         // No label means the null label.
         let null = Tensor::new(&[3u32; 5], &Device::Cpu).unwrap();
         let with_null = model.forward(&x, &t, Some(&null)).unwrap();
-        let diff = (out - &with_null).unwrap().abs().unwrap().max_all().unwrap();
+        let diff = (out - &with_null)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
         // A real label changes the output.
         let zero = Tensor::new(&[0u32; 5], &Device::Cpu).unwrap();
         let with_zero = model.forward(&x, &t, Some(&zero)).unwrap();
-        let diff = (with_zero - with_null).unwrap().abs().unwrap().max_all().unwrap();
+        let diff = (with_zero - with_null)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() > 0.0);
         assert_eq!(model.null_label_index(), Some(3));
         // 3 blocks + time_proj + input + output (weight and bias each) + the label table.
@@ -243,7 +288,11 @@ mod tests {
             seeded_init(&varmap, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
             let x = Tensor::ones((3, 2), DType::F32, &Device::Cpu).unwrap();
             let t = Tensor::new(&[1u32, 50, 500], &Device::Cpu).unwrap();
-            model.forward(&x, &t, None).unwrap().to_vec2::<f32>().unwrap()
+            model
+                .forward(&x, &t, None)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
         };
         assert_eq!(make(1), make(1));
         assert_ne!(make(1), make(2));

@@ -70,7 +70,10 @@ impl ToyTrainConfig {
         if self.warmup_steps >= self.steps {
             return Err(Error::config(
                 "warmup_steps",
-                format!("must be < steps = {}, found {}", self.steps, self.warmup_steps),
+                format!(
+                    "must be < steps = {}, found {}",
+                    self.steps, self.warmup_steps
+                ),
             ));
         }
         Ok(())
@@ -305,16 +308,42 @@ mod tests {
             seen.push(step);
             Ok(())
         };
-        let a = train_toy(&model_config, &train_data, &config, 3, &Device::Cpu, &[50, 150], &mut record)
-            .unwrap();
+        let a = train_toy(
+            &model_config,
+            &train_data,
+            &config,
+            3,
+            &Device::Cpu,
+            &[50, 150],
+            &mut record,
+        )
+        .unwrap();
         assert_eq!(seen, vec![50, 150]);
         let first = a.losses.first().unwrap().loss;
         let last = a.losses.last().unwrap().loss;
         assert!(last < 0.7 * first, "loss {first} -> {last}");
         config.steps = 20;
         let mut none = |_: usize, _: &ToyDenoiser| Ok(());
-        let b1 = train_toy(&model_config, &train_data, &config, 9, &Device::Cpu, &[], &mut none).unwrap();
-        let b2 = train_toy(&model_config, &train_data, &config, 9, &Device::Cpu, &[], &mut none).unwrap();
+        let b1 = train_toy(
+            &model_config,
+            &train_data,
+            &config,
+            9,
+            &Device::Cpu,
+            &[],
+            &mut none,
+        )
+        .unwrap();
+        let b2 = train_toy(
+            &model_config,
+            &train_data,
+            &config,
+            9,
+            &Device::Cpu,
+            &[],
+            &mut none,
+        )
+        .unwrap();
         assert_eq!(b1.losses, b2.losses);
     }
 
@@ -349,30 +378,5 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(err.contains("labels"), "{err}");
-    }
-}
-#[cfg(test)]
-mod timing_tmp {
-    use super::*;
-    use crate::experiments::data::DatasetKind;
-    #[test]
-    #[ignore]
-    fn timing() {
-        let data = DatasetKind::Grid25.mixture().sample(20000, &mut ChaCha8Rng::seed_from_u64(0));
-        let mut acc = 1.0;
-        let ac: Vec<f64> = (0..1000).map(|i| { let beta = 1e-4 + (0.02 - 1e-4) * i as f64 / 999.0; acc *= 1.0 - beta; acc }).collect();
-        for &b in &[256usize, 1024, 2048] {
-            let config = ToyTrainConfig { steps: 100, batch_size: b, learning_rate: 1e-3, weight_decay: 0.0, label_dropout: 0.1, warmup_steps: 10 };
-            let td = ToyTrainData { points: &data.points, labels: Some(&data.labels), alphas_cumprod: &ac };
-            let mut none = |_: usize, _: &ToyDenoiser| Ok(());
-            let r = train_toy(&ToyDenoiserConfig::new(2, Some(25)), &td, &config, 0, &Device::Cpu, &[], &mut none).unwrap();
-            println!("batch {b}: {:.2} ms/step", r.train_secs * 10.0);
-            // forward-only timing for sampling batch 2500
-            let x = Tensor::zeros((2500, 2), DType::F32, &Device::Cpu).unwrap();
-            let t = Tensor::full(5u32, 2500, &Device::Cpu).unwrap();
-            let s = Instant::now();
-            for _ in 0..20 { let _ = r.model.forward(&x, &t, None).unwrap(); }
-            println!("forward 2500: {:.2} ms", s.elapsed().as_secs_f64() * 50.0);
-        }
     }
 }
