@@ -228,35 +228,39 @@ pub fn dataset_job(
             },
         ));
     }
-    let ddim_settings = DrawSettings::ddim(&settings.scheduler, settings.ddim_steps);
-    let ddim = draw(
-        model,
-        &ddim_settings,
-        n_eval,
-        None,
-        derive_seed(seed, &format!("{name}/ddim/eval")),
-        &normaliser,
-    )?;
-    methods.push((
-        "diffusion_ddim".into(),
-        MethodResult {
-            description: format!(
-                "the same network, DDIM {} steps (eta = 0)",
-                settings.ddim_steps
-            ),
-            metrics: mode_metrics(&ddim.points, &mixture),
-            filter: None,
-            conditional: None,
-        },
-    ));
     samples.push(MethodSamples {
         method: "diffusion_ddpm".into(),
         points: eval.points.clone(),
     });
-    samples.push(MethodSamples {
-        method: "diffusion_ddim".into(),
-        points: ddim.points,
-    });
+    // DDIM: the node's few-step default, as many steps as DDPM, and with noise (eta = 1).
+    for &(steps, eta) in &settings.ddim_variants {
+        let key = if eta == 0.0 {
+            format!("diffusion_ddim_{steps}")
+        } else {
+            format!("diffusion_ddim_{steps}_eta{eta}")
+        };
+        let ddim = draw(
+            model,
+            &DrawSettings::ddim(&settings.scheduler, steps, eta),
+            n_eval,
+            None,
+            derive_seed(seed, &format!("{name}/{key}/eval")),
+            &normaliser,
+        )?;
+        methods.push((
+            key.clone(),
+            MethodResult {
+                description: format!("the same network, DDIM {steps} steps, eta = {eta}"),
+                metrics: mode_metrics(&ddim.points, &mixture),
+                filter: None,
+                conditional: None,
+            },
+        ));
+        samples.push(MethodSamples {
+            method: key,
+            points: ddim.points,
+        });
+    }
     tracing::info!(
         dataset = name,
         job_secs = started.elapsed().as_secs_f64(),

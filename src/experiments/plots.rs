@@ -85,6 +85,7 @@ pub fn histograms_1d(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .y_desc("count")
             .label_style((FONT, 11))
             .draw()
@@ -118,9 +119,9 @@ pub fn scatter_2d(
     extent: f64,
 ) -> Result<()> {
     init_fonts();
-    let cols = panels.len().clamp(1, 3);
+    let cols = panels.len().clamp(1, 4);
     let rows = panels.len().div_ceil(cols).max(1);
-    let root = BitMapBackend::new(path, (360 * cols as u32, 370 * rows as u32)).into_drawing_area();
+    let root = BitMapBackend::new(path, (300 * cols as u32, 310 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).on(path)?;
     let areas = root.split_evenly((rows, cols));
     for ((title, points), area) in panels.iter().zip(&areas) {
@@ -146,6 +147,7 @@ fn draw_scatter(
         .on(path)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .label_style((FONT, 11))
         .draw()
         .on(path)?;
@@ -222,6 +224,7 @@ pub fn line_plot(
             .on(path)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc(axes.0)
             .y_desc(axes.1)
             .label_style((FONT, 12))
@@ -258,6 +261,7 @@ pub fn line_plot(
             .on(path)?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc(axes.0)
             .y_desc(axes.1)
             .label_style((FONT, 12))
@@ -335,6 +339,7 @@ pub fn score_histograms(path: &Path, panels: &[ScorePanel<'_>]) -> Result<()> {
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .x_desc("log10 x̂0 variance (last k DDPM steps)")
             .y_desc("count")
             .label_style((FONT, 11))

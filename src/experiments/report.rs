@@ -175,13 +175,26 @@ fn published_table(report: &ModesReport) -> String {
         for (ring_key, grid_key, label) in [
             ("gmm_k8", "gmm_k25", "GMM, K = true count"),
             ("gmm_k4", "gmm_k9", "GMM, K = 4 (ring) / 9 (grid)"),
-            ("diffusion_ddpm", "diffusion_ddpm", "diffusion, DDPM"),
+            (
+                "diffusion_ddpm",
+                "diffusion_ddpm",
+                "diffusion, DDPM 100 steps",
+            ),
             (
                 "diffusion_ddpm_filtered",
                 "diffusion_ddpm_filtered",
                 "diffusion, DDPM + x̂0 filter",
             ),
-            ("diffusion_ddim", "diffusion_ddim", "diffusion, DDIM"),
+            (
+                "diffusion_ddim_10",
+                "diffusion_ddim_10",
+                "diffusion, DDIM 10 steps",
+            ),
+            (
+                "diffusion_ddim_100",
+                "diffusion_ddim_100",
+                "diffusion, DDIM 100 steps",
+            ),
         ] {
             if let (Some(r), Some(g)) = (ring.get(ring_key), grid.get(grid_key)) {
                 let _ = writeln!(
@@ -441,7 +454,7 @@ fn page(report: &ModesReport, figures: &[(&str, String)]) -> String {
         s,
         "\nThis run: seed {}, {} training points per data set, {} / {} training steps (main / sweep), \
          batch {}, AdamW lr {}, width {}, {} blocks; schedule `{}` with {} timesteps, DDPM {} steps, \
-         DDIM {} steps; wall time {:.0} s on {} worker threads.\n",
+         DDIM (steps, eta) {:?}; wall time {:.0} s on {} worker threads.\n",
         st.seed,
         st.train_points,
         st.train.steps,
@@ -453,7 +466,7 @@ fn page(report: &ModesReport, figures: &[(&str, String)]) -> String {
         st.scheduler.beta_schedule,
         st.scheduler.num_train_timesteps,
         st.ddpm_steps,
-        st.ddim_steps,
+        st.ddim_variants,
         report.total_secs,
         st.threads
     );

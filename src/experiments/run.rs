@@ -35,7 +35,8 @@ pub struct ModesReport {
     /// The settings of the run.
     pub settings: ModesSettings,
     /// `results[dataset][method]`: datasets `line3`, `ring8`, `grid25`; methods `gmm_k<K>`,
-    /// `diffusion_ddpm`, `diffusion_ddpm_filtered`, `diffusion_ddim`, `diffusion_cfg_s<scale>`.
+    /// `diffusion_ddpm`, `diffusion_ddpm_filtered`, `diffusion_ddim_<steps>[_eta<eta>]`,
+    /// `diffusion_cfg_s<scale>`.
     pub results: BTreeMap<String, BTreeMap<String, MethodResult>>,
     /// Interpolation vs distance between two 1-D modes (end of training).
     pub sweep_distance: Vec<SweepPoint>,

@@ -68,14 +68,14 @@ impl<'a> DrawSettings<'a> {
         }
     }
 
-    /// Deterministic DDIM (eta = 0) over `steps`.
-    pub fn ddim(scheduler: &'a SchedulerConfig, steps: usize) -> Self {
+    /// DDIM over `steps` with noise weight `eta` (0: deterministic).
+    pub fn ddim(scheduler: &'a SchedulerConfig, steps: usize, eta: f64) -> Self {
         DrawSettings {
             scheduler,
             sampler: SamplerSettings {
                 kind: SamplerKind::Ddim,
                 inference_steps: steps,
-                eta: 0.0,
+                eta,
                 guidance_scale: 1.0,
                 record_last_k: 0,
             },

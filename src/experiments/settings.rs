@@ -37,8 +37,9 @@ pub struct ModesSettings {
     pub scheduler: SchedulerConfig,
     /// DDPM inference steps (all training timesteps: the full ancestral chain).
     pub ddpm_steps: usize,
-    /// DDIM inference steps (eta = 0), the node's default sampler, for comparison.
-    pub ddim_steps: usize,
+    /// DDIM samplers to compare, (inference steps, eta): the node's default (10 steps, eta 0),
+    /// the full chain (100, eta 0) and the stochastic variant (10, eta 1).
+    pub ddim_variants: Vec<(usize, f64)>,
     /// x̂0-variance window: the last k DDPM steps (Aithal et al.: last 10 of 1000).
     pub x0_variance_last_k: usize,
     /// Fraction of the calibration draw's in-support samples the filter threshold keeps.
@@ -63,11 +64,11 @@ pub struct ModesSettings {
 impl ModesSettings {
     /// The settings for `--quick` (true) or the full run (false).
     pub fn new(quick: bool, seed: u64) -> ModesSettings {
-        let (steps, sweep_steps) = if quick { (1500, 1200) } else { (6000, 4000) };
+        let (steps, sweep_steps) = if quick { (1500, 1200) } else { (4000, 3000) };
         let checkpoints = if quick {
             vec![150, 300, 600, 1200]
         } else {
-            vec![250, 500, 1000, 2000, 4000]
+            vec![375, 750, 1500, 3000]
         };
         let train = |steps: usize, label_dropout: f64| ToyTrainConfig {
             steps,
@@ -102,7 +103,7 @@ impl ModesSettings {
                 timestep_spacing: TimestepSpacing::Leading,
             },
             ddpm_steps: 100,
-            ddim_steps: 10,
+            ddim_variants: vec![(10, 0.0), (100, 0.0), (10, 1.0)],
             x0_variance_last_k: 10,
             filter_keep_in_support: 0.95,
             guidance_scales: vec![1.0, 3.0],
