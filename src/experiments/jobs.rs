@@ -14,7 +14,7 @@ use super::data::{DatasetKind, Mixture, Normaliser, Points};
 use super::gmm::{Gmm, GmmConfig};
 use super::metrics::{
     calibrate_threshold, classify_all, conditional_accuracy, filter_metrics, mode_metrics,
-    ConditionalAccuracy, FilterMetrics, ModeMetrics,
+    wilson_interval_95, ConditionalAccuracy, FilterMetrics, ModeMetrics,
 };
 use super::sampling::{draw, DrawSettings};
 use super::settings::{derive_seed, ModesSettings};
@@ -429,6 +429,8 @@ pub struct SweepPoint {
     pub distance: f64,
     /// Training steps of the evaluated network.
     pub train_steps: usize,
+    /// 95% Wilson interval of the interpolation fraction (low, high).
+    pub interpolation_ci95: (f64, f64),
     /// Coverage and interpolation of its DDPM samples.
     #[serde(flatten)]
     pub metrics: ModeMetrics,
@@ -491,10 +493,15 @@ pub fn sweep_job(distance: f64, settings: &ModesSettings, device: &Device) -> Re
     let mut on_checkpoint = |step: usize, model: &ToyDenoiser| -> Result<()> {
         let d = draw(model, &ddpm, n, None, sample_seed, &normaliser)?;
         evaluated.push((
-            SweepPoint {
-                distance,
-                train_steps: step,
-                metrics: mode_metrics(&d.points, &mixture),
+            {
+                let metrics = mode_metrics(&d.points, &mixture);
+                let between = (metrics.interpolation_fraction * n as f64).round() as usize;
+                SweepPoint {
+                    distance,
+                    train_steps: step,
+                    interpolation_ci95: wilson_interval_95(between, n),
+                    metrics,
+                }
             },
             d.points,
         ));

@@ -165,6 +165,21 @@ pub fn mode_metrics(samples: &Points, mixture: &Mixture) -> ModeMetrics {
     }
 }
 
+/// The Wilson score interval at 95% for a proportion of `successes` out of `n` trials:
+/// (low, high); (0, 1) when `n` is 0.
+pub fn wilson_interval_95(successes: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n_f = n as f64;
+    let p = successes as f64 / n_f;
+    let z2n = z * z / n_f;
+    let centre = (p + z2n / 2.0) / (1.0 + z2n);
+    let half = z * (p * (1.0 - p) / n_f + z2n / (4.0 * n_f)).sqrt() / (1.0 + z2n);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
 /// How well conditional samples land in the requested mode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConditionalAccuracy {
@@ -338,6 +353,20 @@ mod tests {
             SampleClass::Outlier { .. }
         ));
         assert!(classify(&[1.0, 0.02], &ring).is_high_quality());
+    }
+
+    #[test]
+    fn wilson_interval_matches_reference_values() {
+        // statsmodels proportion_confint(10, 100, method="wilson"): (0.0552, 0.1744).
+        let (lo, hi) = wilson_interval_95(10, 100);
+        assert!(
+            (lo - 0.0552).abs() < 1e-4 && (hi - 0.1744).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson_interval_95(0, 2500);
+        assert_eq!(lo, 0.0);
+        assert!(hi > 0.0 && hi < 0.002, "{hi}");
+        assert_eq!(wilson_interval_95(0, 0), (0.0, 1.0));
     }
 
     #[test]

@@ -186,6 +186,8 @@ pub struct Series {
     pub label: String,
     /// Points in drawing order.
     pub points: Vec<(f64, f64)>,
+    /// Optional (low, high) error bar per point (empty: none).
+    pub errors: Vec<(f64, f64)>,
 }
 
 /// A line plot with markers; `log_x` puts x on a log scale.
@@ -203,7 +205,12 @@ pub fn line_plot(
     });
     let y_max = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .map(|p| p.1)
+                .chain(s.errors.iter().map(|e| e.1))
+        })
         .fold(0.0f64, f64::max);
     if !x_min.is_finite() {
         return Err(Error::Invalid(format!(
@@ -242,6 +249,11 @@ pub fn line_plot(
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, c.filled())))
                 .on(path)?;
+            chart
+                .draw_series(s.points.iter().zip(&s.errors).map(|(&(x, _), &(lo, hi))| {
+                    PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(2))
+                }))
+                .on(path)?;
         }
         chart
             .configure_series_labels()
@@ -278,6 +290,11 @@ pub fn line_plot(
                 });
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                .on(path)?;
+            chart
+                .draw_series(s.points.iter().zip(&s.errors).map(|(&(x, _), &(lo, hi))| {
+                    PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(2))
+                }))
                 .on(path)?;
         }
         chart
@@ -378,6 +395,7 @@ pub fn score_histograms(path: &Path, panels: &[ScorePanel<'_>]) -> Result<()> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font((FONT, 12))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
@@ -413,6 +431,7 @@ mod tests {
         let series = [Series {
             label: "x".into(),
             points: vec![(1.0, 0.1), (2.0, 0.05)],
+            errors: vec![(0.05, 0.2), (0.0, 0.1)],
         }];
         line_plot(&lines, "t", ("d", "f"), &series, true).unwrap();
         line_plot(&lines, "t", ("d", "f"), &series, false).unwrap();

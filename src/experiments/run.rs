@@ -48,6 +48,11 @@ pub struct ModesReport {
     pub published_gan: Vec<PublishedRow>,
     /// Wall seconds of the whole run.
     pub total_secs: f64,
+    /// Logical cores of the machine.
+    pub logical_cores: usize,
+    /// The 1-minute load average at the end of the run (`/proc/loadavg`; `None` elsewhere):
+    /// wall times mean little on a shared machine without it.
+    pub load_average_1min: Option<f64>,
     /// The raw outcomes (samples for the plots); not serialised.
     #[serde(skip)]
     pub datasets: Vec<DatasetOutcome>,
@@ -129,8 +134,8 @@ pub fn run_with(settings: &ModesSettings, device: &Device) -> Result<ModesReport
                         Job::Sweep(d) => sweep_job(*d, settings, device).map(Outcome::Sweep),
                     };
                     let failed = outcome.is_err();
-                    if let Ok(mut slots) = outcomes.lock() {
-                        slots[i] = Some(outcome);
+                    if let Some(slot) = outcomes.lock().ok().as_mut().and_then(|s| s.get_mut(i)) {
+                        *slot = Some(outcome);
                     }
                     if failed {
                         // Let the other workers finish their current job, start nothing new.
@@ -215,6 +220,10 @@ pub fn run_with(settings: &ModesSettings, device: &Device) -> Result<ModesReport
         training,
         published_gan: published_gan_rows(),
         total_secs: started.elapsed().as_secs_f64(),
+        logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average_1min: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok()),
         datasets,
         sweeps,
     })
