@@ -5,6 +5,7 @@
 //! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
 //! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
 //!   pipeline once, with a figure and a report.
+//! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,8 @@ enum Command {
     Bench(BenchArgs),
     /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
     Sample(Box<SampleArgs>),
+    /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
+    Modes(diffusion_planner::experiments::ModesArgs),
 }
 
 fn main() -> Result<()> {
@@ -73,6 +76,15 @@ fn main() -> Result<()> {
         Command::Sample(args) => {
             let report = run_sample(&args)?;
             print!("{}", report.summary());
+            Ok(())
+        }
+        Command::Modes(args) => {
+            diffusion_planner::experiments::configure_cpu_threads();
+            let report = diffusion_planner::experiments::run(&args).context("dplan modes")?;
+            print!(
+                "{}",
+                diffusion_planner::experiments::report::summary(&report)
+            );
             Ok(())
         }
     }
