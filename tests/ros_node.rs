@@ -176,6 +176,7 @@ fn follows_goals_around_an_obstacle_at_a_steady_rate_and_honours_mode_requests()
         &["model_path:=synthetic", "device:=cpu"],
         |mut c| {
             c["mode"] = json!("elbow_up");
+            c["debug"] = json!(std::env::var("DP_PEER_DEBUG").is_ok());
             c
         },
     );

@@ -115,6 +115,7 @@ class Peer:
         self.bad_markers = []
         self.next_state = time.monotonic()
         self.last_trajectory = None
+        self.previous_points = None
 
     # --- checks -----------------------------------------------------------------------------
     def check(self, name, ok, detail=''):
@@ -135,14 +136,38 @@ class Peer:
         positions = [[p.positions[i] for i in order] for p in msg.points]
         velocities = [[p.velocities[i] for i in order] for p in msg.points]
         desired_p, desired_v = self.desired(now)
-        # First point: where the previous trajectory would be one period later, and at most
-        # one period of motion from the current state.
-        if self.followed is not None:
-            ahead, _ = self.followed.state(now + times[0])
-            self.continuity_errors.append(max(abs(a - b) for a, b in zip(ahead, positions[0])))
-        reach = self.cfg['max_velocity_rad_s'] * times[0] * 1.05 + 1e-3
-        self.first_point_errors.append(
-            max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach)
+        previous = self.previous_points
+        if previous is not None:
+            # The node publishes its commanded curve every tick from one period ahead: the new
+            # first point lies on the previous message's curve (where exactly depends on the
+            # node's tick times, which the peer does not see: receipt times jitter, and a
+            # descheduled peer gets a burst).
+            prev_times, prev_positions, prev_velocities = previous
+            curve = Followed(0.0, prev_positions[0], prev_velocities[0], prev_times[1:],
+                             prev_positions[1:], prev_velocities[1:])
+            curve.times[0] = prev_times[0]
+            steps = int(25 * self.period / 0.0005)
+            jump = min(max(abs(a - b) for a, b in zip(
+                curve.state(prev_times[0] + k * 0.0005)[0], positions[0]))
+                for k in range(steps + 1))
+            self.continuity_errors.append((jump, round(now, 3)))
+            if self.cfg.get('debug') and jump > 1e-3:
+                self.stats.setdefault('jumps', []).append({
+                    't': now, 'jump': jump,
+                    'prev': [(round(t, 4), [round(x, 5) for x in p], [round(x, 4) for x in v])
+                             for t, p, v in zip(prev_times[:6], prev_positions[:6], prev_velocities[:6])],
+                    'prev_n': len(prev_times),
+                    'new': [(round(t, 4), [round(x, 5) for x in p], [round(x, 4) for x in v])
+                            for t, p, v in zip(times[:4], positions[:4], velocities[:4])],
+                    'new_n': len(times)})
+        # The first point is about one period of motion from the current state: at most two
+        # periods at full speed, allowing for tick and delivery jitter (checked when this message
+        # came about one period after the previous one, i.e. the peer was not lagging).
+        if self.receipts[-2:-1] and 0.5 * self.period <= now - self.receipts[-2] <= 1.5 * self.period:
+            reach = self.cfg['max_velocity_rad_s'] * 2.0 * times[0] + 2e-3
+            excess = max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach
+            self.first_point_errors.append((excess, round(now, 3)))
+        self.previous_points = (times, positions, velocities)
         self.followed = Followed(now, desired_p, desired_v, times, positions, velocities)
 
     def rules(self, msg):
@@ -338,13 +363,15 @@ class Peer:
         self.check('every trajectory passes the JTC rules', not self.rule_violations,
                    self.rule_violations[:3])
         self.check('trajectories were received', self.messages > 0, self.messages)
-        worst_first = max(self.first_point_errors, default=0.0)
+        worst_first = max(self.first_point_errors, default=(0.0, 0.0))
         self.check('first point within one period of motion from the current state',
-                   worst_first <= 0.0, f'worst excess {worst_first:.5f} rad')
-        worst_jump = max(self.continuity_errors, default=0.0)
-        self.stats['continuity_rad_max'] = worst_jump
-        self.check('first point continues the previous trajectory (no jump)',
-                   worst_jump < 0.01, f'{worst_jump:.5f} rad')
+                   worst_first[0] <= 0.0 and self.first_point_errors,
+                   f'worst excess {worst_first[0]:.5f} rad at {worst_first[1]}, '
+                   f'{len(self.first_point_errors)} messages checked')
+        worst_jump = max(self.continuity_errors, default=(0.0, 0.0))
+        self.stats['continuity_rad_max'] = worst_jump[0]
+        self.check('each trajectory continues the previous one (no jump)',
+                   worst_jump[0] < 1e-3, f'{worst_jump[0]:.6f} rad at {worst_jump[1]}')
         self.check('no collision of the followed motion', not self.collisions,
                    self.collisions[:3])
         self.check('candidate markers: DELETEALL, LINE_STRIPs, no NaN', not self.bad_markers,
@@ -378,9 +405,8 @@ def scenario_follow(p):
     p.stats['latency_ms_p50'] = planning.get('latency_ms_p50')
     mode = cfg.get('mode')
     if mode:
-        p.mode(mode)
-        p.spin(0.2)
         goal2 = scene.get('goal_2_m', goal)
+        p.mode(mode)
         p.goal(*goal2)
         start = time.monotonic()
         ok = p.spin(cfg.get('reach_timeout_s', 10.0), until=lambda: p.reached(goal2))
