@@ -2,6 +2,8 @@
 //!
 //! - `dplan generate --config config/data_planar_arm.yaml --out DATA`: expert demonstrations.
 //! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
+//! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
+//!   pipeline once, with a figure and a report.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use diffusion_planner::sample_cli::{run_sample, SampleArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
 
@@ -46,6 +49,8 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
+    Sample(Box<SampleArgs>),
 }
 
 fn main() -> Result<()> {
@@ -59,6 +64,11 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate { config, out } => run_generate(&config, &out),
         Command::Train { config, resume } => run_train(&config, resume),
+        Command::Sample(args) => {
+            let report = run_sample(&args)?;
+            print!("{}", report.summary());
+            Ok(())
+        }
     }
 }
 
