@@ -85,7 +85,10 @@ fn stop_node(mut node: Running) -> (std::process::ExitStatus, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (status, std::fs::read_to_string(&node.log).unwrap_or_default())
+    (
+        status,
+        std::fs::read_to_string(&node.log).unwrap_or_default(),
+    )
 }
 
 fn run_peer(dir: &Path, domain: &str, config: Value, timeout: Duration) -> Value {
@@ -163,7 +166,10 @@ fn scenario(scenario: &str, params: &[&str], config: impl FnOnce(Value) -> Value
         "failed checks:\n{}\nnode log:\n{log}",
         serde_json::to_string_pretty(&failed).unwrap()
     );
-    assert!(status.success(), "node exit {status} after SIGINT; log:\n{log}");
+    assert!(
+        status.success(),
+        "node exit {status} after SIGINT; log:\n{log}"
+    );
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
     report
@@ -206,7 +212,10 @@ fn timers_follow_sim_time() {
 fn a_shipped_model_reaches_a_goal() {
     let model = repo("models/planar_arm");
     if !model.join("model.yaml").exists() {
-        println!("skipped: no model at {} (commit one to run this test)", model.display());
+        println!(
+            "skipped: no model at {} (commit one to run this test)",
+            model.display()
+        );
         return;
     }
     let model_param = format!("model_path:={}", model.display());

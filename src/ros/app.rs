@@ -119,7 +119,9 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
         .map_err(ros("creating the diagnostics timer"))?;
     let clock = node.get_ros_clock();
     let node_name = node.name().unwrap_or_else(|_| super::NODE_NAME.to_string());
-    let hardware_id = node.fully_qualified_name().unwrap_or_else(|_| node_name.clone());
+    let hardware_id = node
+        .fully_qualified_name()
+        .unwrap_or_else(|_| node_name.clone());
 
     let wall_origin = Instant::now();
     let mut ticks = TickStats::default();
@@ -145,7 +147,10 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
             control_due |= tick.is_ok();
         }
         if control_due {
-            ticks.tick(wall_origin.elapsed().as_secs_f64(), params.control_period_secs());
+            ticks.tick(
+                wall_origin.elapsed().as_secs_f64(),
+                params.control_period_secs(),
+            );
             if let Some(result) = worker.take_result() {
                 if let Some(outcome) = core.on_result(result, now) {
                     let markers = convert::candidate_markers(&outcome, &arm, &params.base_frame);

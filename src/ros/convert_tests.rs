@@ -14,7 +14,11 @@ fn durations_split_into_seconds_and_nanoseconds() {
     let d = to_duration(0.02);
     assert_eq!((d.sec, d.nanosec), (0, 20_000_000));
     let d = to_duration(0.999_999_999_9);
-    assert_eq!((d.sec, d.nanosec), (1, 0), "rounds to the nanosecond, carries");
+    assert_eq!(
+        (d.sec, d.nanosec),
+        (1, 0),
+        "rounds to the nanosecond, carries"
+    );
     let d = to_duration(-1.0);
     assert_eq!((d.sec, d.nanosec), (0, 0));
     let d = to_duration(f64::NAN);
@@ -75,8 +79,11 @@ fn names(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn trajectories_list_the_controller_joints_in_its_order() {
-    let order = JointOrder::new(&names(&["elbow", "shoulder"]), &names(&["shoulder", "elbow"]))
-        .unwrap();
+    let order = JointOrder::new(
+        &names(&["elbow", "shoulder"]),
+        &names(&["shoulder", "elbow"]),
+    )
+    .unwrap();
     let points = vec![
         CommandPoint {
             time_from_start_secs: 0.02,
@@ -97,7 +104,10 @@ fn trajectories_list_the_controller_joints_in_its_order() {
     assert_eq!(msg.points[0].velocities, [2.0, 1.0]);
     assert!(msg.points[0].accelerations.is_empty() && msg.points[0].effort.is_empty());
     assert_eq!(
-        (msg.points[1].time_from_start.sec, msg.points[1].time_from_start.nanosec),
+        (
+            msg.points[1].time_from_start.sec,
+            msg.points[1].time_from_start.nanosec
+        ),
         (1, 250_000_000)
     );
     assert!(JointOrder::new(&names(&["elbow", "wrist"]), &names(&["shoulder", "elbow"])).is_err());
@@ -145,7 +155,9 @@ fn candidate_markers_show_every_candidate_by_mode_with_the_chosen_one_bold() {
         let candidate = &outcome.candidates[m.id as usize];
         assert_eq!(m.points.len(), candidate.path.len());
         let first = arm.end_effector(candidate.path.first());
-        assert!((m.points[0].x - first[0]).abs() < 1e-12 && (m.points[0].y - first[1]).abs() < 1e-12);
+        assert!(
+            (m.points[0].x - first[0]).abs() < 1e-12 && (m.points[0].y - first[1]).abs() < 1e-12
+        );
         let numbers = m
             .points
             .iter()
@@ -185,7 +197,10 @@ fn diagnostics_carry_levels_names_and_values() {
         },
     ];
     let msg = diagnostics(&reports, "/dp", 12.5);
-    assert_eq!((msg.header.stamp.sec, msg.header.stamp.nanosec), (12, 500_000_000));
+    assert_eq!(
+        (msg.header.stamp.sec, msg.header.stamp.nanosec),
+        (12, 500_000_000)
+    );
     assert_eq!(msg.status.len(), 2);
     assert_eq!(msg.status[0].level, 2);
     assert_eq!(msg.status[1].level, 1);

@@ -226,7 +226,8 @@ impl NodeCore {
         if let (Some((goal, _)), Some((q, _))) = (self.inputs.goal(), &measured) {
             if self.plan_current && self.executor.motion(now) == Motion::Holding {
                 let reached = self.arm.end_effector(q);
-                if (reached[0] - goal[0]).hypot(reached[1] - goal[1]) <= self.settings.goal_tolerance_m
+                if (reached[0] - goal[0]).hypot(reached[1] - goal[1])
+                    <= self.settings.goal_tolerance_m
                 {
                     self.goal_reached = true;
                 }

@@ -62,7 +62,11 @@ impl Harness {
             };
             self.core.on_joint_state(&msg, self.now);
         }
-        while self.in_flight.first().is_some_and(|(at, _)| *at <= self.now + 1e-9) {
+        while self
+            .in_flight
+            .first()
+            .is_some_and(|(at, _)| *at <= self.now + 1e-9)
+        {
             let (_, result) = self.in_flight.remove(0);
             self.core.on_result(result, self.now);
         }
@@ -100,7 +104,11 @@ impl Harness {
                 .zip(&self.q)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f64::max);
-            assert!(moved <= 1.5 * PERIOD * 1.05 + 1e-9, "jump of {moved} rad at {}", self.now);
+            assert!(
+                moved <= 1.5 * PERIOD * 1.05 + 1e-9,
+                "jump of {moved} rad at {}",
+                self.now
+            );
         }
     }
 
@@ -149,7 +157,10 @@ fn reaches_a_goal_and_stops_replanning() {
     assert_eq!(h.core.stats.outcomes, outcomes, "no replanning at the goal");
     let diagnostics = h.core.diagnostics("dp", h.now, &Default::default());
     assert_eq!(diagnostics.len(), 3);
-    assert!(diagnostics.iter().all(|s| s.level == Level::Ok), "{diagnostics:?}");
+    assert!(
+        diagnostics.iter().all(|s| s.level == Level::Ok),
+        "{diagnostics:?}"
+    );
     assert_eq!(diagnostics[2].message, "goal reached");
 }
 
@@ -170,7 +181,10 @@ fn goes_around_an_obstacle_and_honours_a_mode_request() {
     h.goal(0.1, 0.6);
     h.run(0.2);
     let first = h.core.stats.last.clone().unwrap();
-    assert!(first.kept < first.candidates, "the straight way is blocked: {first:?}");
+    assert!(
+        first.kept < first.candidates,
+        "the straight way is blocked: {first:?}"
+    );
     h.run(10.0);
     assert!(h.end_effector_error([0.1, 0.6]) < 0.02);
     assert!(h.core.goal_reached);
@@ -182,10 +196,18 @@ fn goes_around_an_obstacle_and_honours_a_mode_request() {
     assert_eq!(last.chosen_label.as_deref(), Some("elbow_up"));
     assert_eq!(last.requested_mode, "elbow_up");
     h.run(8.0);
-    assert!(h.end_effector_error([0.2, 0.8]) < 0.02, "{:?}", h.core.problems);
+    assert!(
+        h.end_effector_error([0.2, 0.8]) < 0.02,
+        "{:?}",
+        h.core.problems
+    );
     assert!(h.q[1] < 0.0, "ends elbow up: {:?}", h.q);
     let last = h.core.stats.last.clone().unwrap();
-    assert_eq!(last.chosen_label.as_deref(), Some("elbow_up"), "replans stay in the mode");
+    assert_eq!(
+        last.chosen_label.as_deref(),
+        Some("elbow_up"),
+        "replans stay in the mode"
+    );
 }
 
 #[test]
@@ -216,8 +238,15 @@ fn bad_goals_and_covering_obstacles_hold_with_an_error() {
     h.run(0.1);
     h.goal(3.0, 0.0);
     h.run(0.2);
-    assert!(h.problem(keys::GOAL).unwrap().contains("outside the reachable workspace"));
-    assert_eq!(h.core.inputs().goal(), None, "an unreachable goal is dropped");
+    assert!(h
+        .problem(keys::GOAL)
+        .unwrap()
+        .contains("outside the reachable workspace"));
+    assert_eq!(
+        h.core.inputs().goal(),
+        None,
+        "an unreachable goal is dropped"
+    );
     assert_eq!(h.core.problems.level(Area::Inputs), Level::Error);
     h.goal(0.2, 0.6);
     h.run(0.1);
@@ -260,8 +289,14 @@ fn bad_goals_and_covering_obstacles_hold_with_an_error() {
     h.core.on_obstacles(&[goal_inside], h.now);
     h.goal(-0.4, 0.5);
     h.run(0.2);
-    assert!(h.problem(plan_keys::GOAL_BLOCKED).unwrap().contains("inside obstacles"));
-    assert!(h.core.inputs().goal().is_some(), "kept: the obstacle may move away");
+    assert!(h
+        .problem(plan_keys::GOAL_BLOCKED)
+        .unwrap()
+        .contains("inside obstacles"));
+    assert!(
+        h.core.inputs().goal().is_some(),
+        "kept: the obstacle may move away"
+    );
 }
 
 #[test]
@@ -293,7 +328,10 @@ fn failed_planning_holds_and_superseded_results_are_dropped() {
     assert_eq!(h.core.problems.level(Area::Planning), Level::Error);
     assert_ne!(h.core.executor().motion(h.now + 2.0), Motion::Following);
     h.run(6.0);
-    assert!(h.problem(plan_keys::PLANNING).is_none(), "recovered by replanning");
+    assert!(
+        h.problem(plan_keys::PLANNING).is_none(),
+        "recovered by replanning"
+    );
     assert!(h.end_effector_error([-0.2, 0.6]) < 0.02);
 }
 

@@ -150,9 +150,7 @@ impl Executor {
             Some((plan, kind)) => {
                 let running = now_secs < plan.start_stamp_secs + plan.duration_secs();
                 match kind {
-                    Kind::Plan if running || now_secs < plan.start_stamp_secs => {
-                        Motion::Following
-                    }
+                    Kind::Plan if running || now_secs < plan.start_stamp_secs => Motion::Following,
                     Kind::Stop if running => Motion::Stopping,
                     _ => Motion::Holding,
                 }
@@ -208,7 +206,10 @@ impl Executor {
         };
         let mut switch_secs = plan.start_stamp_secs;
         if switch_secs < now_secs {
-            let first_at_rest = first.velocities.iter().all(|v| v.abs() <= REST_VELOCITY_RAD_S);
+            let first_at_rest = first
+                .velocities
+                .iter()
+                .all(|v| v.abs() <= REST_VELOCITY_RAD_S);
             if !(first_at_rest && self.at_rest_between(switch_secs, now_secs)) {
                 return Err(AdoptError::Late {
                     late_by_secs: now_secs - switch_secs,

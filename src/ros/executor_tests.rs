@@ -36,14 +36,21 @@ fn executor() -> Executor {
 /// The controller's rules (reference/ros-conventions.md §1) plus ours.
 fn check_rules(points: &[CommandPoint]) {
     assert!(!points.is_empty());
-    assert!(points[0].time_from_start_secs >= PERIOD - 1e-12, "first point one period ahead");
+    assert!(
+        points[0].time_from_start_secs >= PERIOD - 1e-12,
+        "first point one period ahead"
+    );
     for pair in points.windows(2) {
         assert!(pair[1].time_from_start_secs > pair[0].time_from_start_secs);
     }
     for p in points {
         assert_eq!(p.positions.len(), 2);
         assert_eq!(p.velocities.len(), 2);
-        assert!(p.positions.iter().chain(&p.velocities).all(|v| v.is_finite()));
+        assert!(p
+            .positions
+            .iter()
+            .chain(&p.velocities)
+            .all(|v| v.is_finite()));
     }
     assert!(points.last().unwrap().velocities.iter().all(|&v| v == 0.0));
 }
@@ -99,7 +106,10 @@ fn a_plan_stitched_ahead_takes_over_without_a_jump() {
     e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
     // Replan at t = 0.5 for a switch at t = 0.8 from the commanded state there.
     let commanded = e.commanded_at(0.8).unwrap();
-    let (q, v) = (commanded.positions_rad.clone(), commanded.velocities_rad_s.clone());
+    let (q, v) = (
+        commanded.positions_rad.clone(),
+        commanded.velocities_rad_s.clone(),
+    );
     let new = Plan {
         joint_names: names(),
         start_stamp_secs: 0.8,
@@ -112,7 +122,9 @@ fn a_plan_stitched_ahead_takes_over_without_a_jump() {
             point(1.5, [q[0] - 0.3, q[1] + 0.3], [0.0, 0.0]),
         ],
     };
-    let before: Vec<_> = (0..40).map(|k| e.state_at(0.5 + k as f64 * 0.0075)).collect();
+    let before: Vec<_> = (0..40)
+        .map(|k| e.state_at(0.5 + k as f64 * 0.0075))
+        .collect();
     e.adopt(new.clone(), 0.6).unwrap();
     // Until the switch, the old plan; after it, the new one.
     for (k, old) in before.iter().enumerate() {
@@ -125,7 +137,10 @@ fn a_plan_stitched_ahead_takes_over_without_a_jump() {
     }
     for t in [0.8, 0.9, 1.5, 2.3, 3.0] {
         let (q_new, _) = new.state_at(t - 0.8);
-        assert!(max_abs_diff(&e.state_at(t).unwrap().0, &q_new) < 1e-12, "t={t}");
+        assert!(
+            max_abs_diff(&e.state_at(t).unwrap().0, &q_new) < 1e-12,
+            "t={t}"
+        );
     }
     check_rules(&e.command(0.6).unwrap());
 }
@@ -158,7 +173,10 @@ fn late_or_discontinuous_plans_are_refused_while_moving() {
     ));
     let mut bad = plan_from([0.0, 0.0], 1.0);
     bad.points[2].velocities = vec![0.1, 0.0];
-    assert!(matches!(e.adopt(bad, 0.7).unwrap_err(), AdoptError::Invalid(_)));
+    assert!(matches!(
+        e.adopt(bad, 0.7).unwrap_err(),
+        AdoptError::Invalid(_)
+    ));
 }
 
 #[test]
@@ -172,7 +190,10 @@ fn stop_brakes_along_the_path_within_the_limits() {
     assert!(!e.stop(1.01), "stopping twice changes nothing");
     assert_eq!(e.motion(1.01), Motion::Stopping);
     let (q, v) = e.state_at(1.0).unwrap();
-    assert!(max_abs_diff(&q, &q0) < 1e-12 && max_abs_diff(&v, &v0) < 1e-12, "no jump");
+    assert!(
+        max_abs_diff(&q, &q0) < 1e-12 && max_abs_diff(&v, &v0) < 1e-12,
+        "no jump"
+    );
     // Along the path: every position equals the plan's at some later time.
     let stop = e.active_plan().unwrap().clone();
     let end = stop.duration_secs();

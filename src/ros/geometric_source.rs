@@ -79,16 +79,16 @@ impl GeometricSource {
                     .map(|v| v.iter().map(|&x| f64::from(x)).collect())
                     .ok_or_else(|| Error::Shape {
                         what: "geometric source condition".to_string(),
-                        expected: vec![crate::planning::condition_dim(
-                            &self.terms,
-                            self.arm.dof(),
-                        )],
+                        expected: vec![crate::planning::condition_dim(&self.terms, self.arm.dof())],
                         found: vec![condition.len()],
                     });
             }
             offset += dim;
         }
-        Err(Error::Invalid(format!("condition has no {}", wanted.name())))
+        Err(Error::Invalid(format!(
+            "condition has no {}",
+            wanted.name()
+        )))
     }
 
     /// The bundles for one sampling call.
@@ -205,7 +205,10 @@ mod tests {
             let path = batch.path(k).unwrap();
             assert!((path.first()[0] - 0.2).abs() < 1e-6 && (path.first()[1] - 0.4).abs() < 1e-6);
             let end = arm.end_effector(path.last());
-            assert!((end[0] - 0.3).abs() < 1e-4 && (end[1] - 0.6).abs() < 1e-4, "{end:?}");
+            assert!(
+                (end[0] - 0.3).abs() < 1e-4 && (end[1] - 0.6).abs() < 1e-4,
+                "{end:?}"
+            );
             branches.insert(ElbowBranch::of_elbow_angle(path.last()[1]));
         }
         assert_eq!(branches.len(), 2);

@@ -141,7 +141,10 @@ impl Inputs {
         if msg.positions.len() != n {
             malformed.push(format!("{} positions", msg.positions.len()));
         }
-        for (what, len) in [("velocities", msg.velocities_len), ("efforts", msg.efforts_len)] {
+        for (what, len) in [
+            ("velocities", msg.velocities_len),
+            ("efforts", msg.efforts_len),
+        ] {
             if len != 0 && len != n {
                 malformed.push(format!("{len} {what}"));
             }

@@ -29,7 +29,11 @@ fn joint_states_merge_by_name_and_age() {
     let mut i = inputs();
     let mut p = Problems::new();
     assert!(i.measured(0.0, &mut p).is_none());
-    assert_eq!(p.get(keys::JS_MISSING).unwrap().level, Level::Warn, "waiting");
+    assert_eq!(
+        p.get(keys::JS_MISSING).unwrap().level,
+        Level::Warn,
+        "waiting"
+    );
     i.on_joint_state(&js(&["elbow", "gripper"], &[0.5, 0.01]), 0.1, &mut p);
     assert!(i.measured(0.1, &mut p).is_none());
     let missing = p.get(keys::JS_MISSING).unwrap();
@@ -41,14 +45,21 @@ fn joint_states_merge_by_name_and_age() {
     assert_eq!(oldest, 0.1);
     assert!(!p.is_active(keys::JS_MISSING));
     assert_eq!(i.foreign_joints(), ["gripper"]);
-    assert!(!p.is_active(keys::JS_FOREIGN), "other joints beside ours are normal");
+    assert!(
+        !p.is_active(keys::JS_FOREIGN),
+        "other joints beside ours are normal"
+    );
     // NaN is skipped: the joint keeps its value and ages until it is stale.
     i.on_joint_state(&js(&["shoulder", "elbow"], &[0.3, f64::NAN]), 0.4, &mut p);
     assert_eq!(i.measured(0.4, &mut p).unwrap().0, vec![0.3, 0.5]);
     assert_eq!(p.get(keys::JS_NON_FINITE).unwrap().level, Level::Warn);
     assert!(i.measured(0.65, &mut p).is_none());
     let stale = p.get(keys::JS_STALE).unwrap();
-    assert!(stale.text.contains("elbow") && !stale.text.contains("shoulder"), "{}", stale.text);
+    assert!(
+        stale.text.contains("elbow") && !stale.text.contains("shoulder"),
+        "{}",
+        stale.text
+    );
     i.on_joint_state(&js(&["elbow", "shoulder"], &[0.6, 0.3]), 0.7, &mut p);
     assert_eq!(i.measured(0.7, &mut p).unwrap().0, vec![0.3, 0.6]);
     assert!(!p.is_active(keys::JS_STALE));
@@ -61,7 +72,11 @@ fn malformed_and_foreign_joint_states_are_reported_and_dropped() {
     i.on_joint_state(&js(&["shoulder", "elbow"], &[0.1, 0.2, 0.3]), 0.0, &mut p);
     let problem = p.get(keys::JS_MALFORMED).unwrap();
     assert_eq!(problem.level, Level::Error);
-    assert!(problem.text.contains("2 names but 3 positions"), "{}", problem.text);
+    assert!(
+        problem.text.contains("2 names but 3 positions"),
+        "{}",
+        problem.text
+    );
     let mut bad_velocity = js(&["shoulder", "elbow"], &[0.1, 0.2]);
     bad_velocity.velocities_len = 1;
     i.on_joint_state(&bad_velocity, 0.1, &mut p);
@@ -87,15 +102,27 @@ fn goals_must_be_in_the_base_frame_and_finite() {
         frame_id: frame.into(),
         position_m: [x, 0.5, 0.3],
     };
-    assert_eq!(i.on_goal(&goal("base_link", 0.4), 1.0, &mut p), Change::Replan);
+    assert_eq!(
+        i.on_goal(&goal("base_link", 0.4), 1.0, &mut p),
+        Change::Replan
+    );
     assert_eq!(i.goal(), Some(([0.4, 0.5], 1.0)));
-    assert_eq!(i.on_goal(&goal("/base_link", 0.3), 1.5, &mut p), Change::Replan);
+    assert_eq!(
+        i.on_goal(&goal("/base_link", 0.3), 1.5, &mut p),
+        Change::Replan
+    );
     assert_eq!(i.on_goal(&goal("map", 0.4), 2.0, &mut p), Change::Stop);
     assert_eq!(i.goal(), None, "a rejected goal replaces the old one");
     let text = &p.get(keys::GOAL).unwrap().text;
-    assert!(text.contains("`map`") && text.contains("`base_link`"), "{text}");
+    assert!(
+        text.contains("`map`") && text.contains("`base_link`"),
+        "{text}"
+    );
     assert_eq!(i.on_goal(&goal("", 0.4), 2.1, &mut p), Change::Stop);
-    assert_eq!(i.on_goal(&goal("base_link", f64::NAN), 2.2, &mut p), Change::Stop);
+    assert_eq!(
+        i.on_goal(&goal("base_link", f64::NAN), 2.2, &mut p),
+        Change::Stop
+    );
     assert!(p.get(keys::GOAL).unwrap().text.contains("not finite"));
     i.on_goal(&goal("base_link", 0.4), 3.0, &mut p);
     assert!(!p.is_active(keys::GOAL));
@@ -117,7 +144,11 @@ fn m(ns: &str, id: i32, kind: i32, action: i32, x: f64, diameter: f64) -> Marker
 fn obstacles_follow_marker_semantics() {
     let mut i = inputs();
     let mut p = Problems::new();
-    assert_eq!(i.obstacles().len(), 1, "static obstacles from the parameters");
+    assert_eq!(
+        i.obstacles().len(),
+        1,
+        "static obstacles from the parameters"
+    );
     let add = [
         m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2),
         m("a", 1, marker::CYLINDER, marker::ADD, 0.6, 0.1),
@@ -128,8 +159,15 @@ fn obstacles_follow_marker_semantics() {
     let all = i.obstacles();
     assert_eq!(all.len(), 4);
     assert_eq!(all[1].center_m, [0.5, 0.2]);
-    assert!((all[1].radius_m - 0.1).abs() < 1e-12, "radius = diameter / 2");
-    assert!(p.get(keys::OBSTACLES_IGNORED).unwrap().text.contains("`b`/1 (type 1)"));
+    assert!(
+        (all[1].radius_m - 0.1).abs() < 1e-12,
+        "radius = diameter / 2"
+    );
+    assert!(p
+        .get(keys::OBSTACLES_IGNORED)
+        .unwrap()
+        .text
+        .contains("`b`/1 (type 1)"));
     assert_eq!(i.on_obstacles(&add, 1.1, &mut p), Change::None, "unchanged");
     let delete = [m("a", 1, 0, marker::DELETE, 0.0, 0.0)];
     assert_eq!(i.on_obstacles(&delete, 1.2, &mut p), Change::Replan);
@@ -151,10 +189,17 @@ fn obstacles_follow_marker_semantics() {
 fn a_bad_obstacles_message_is_rejected_whole() {
     let mut i = inputs();
     let mut p = Problems::new();
-    i.on_obstacles(&[m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2)], 0.0, &mut p);
+    i.on_obstacles(
+        &[m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2)],
+        0.0,
+        &mut p,
+    );
     let mut other_frame = m("a", 1, marker::SPHERE, marker::ADD, 0.5, 0.2);
     other_frame.frame_id = "map".into();
-    let bad = [m("a", 2, marker::SPHERE, marker::ADD, 0.9, 0.2), other_frame];
+    let bad = [
+        m("a", 2, marker::SPHERE, marker::ADD, 0.9, 0.2),
+        other_frame,
+    ];
     assert_eq!(i.on_obstacles(&bad, 1.0, &mut p), Change::Stop);
     assert!(!i.obstacles_ok());
     assert_eq!(i.obstacles().len(), 2, "nothing of the bad message applied");
@@ -165,10 +210,18 @@ fn a_bad_obstacles_message_is_rejected_whole() {
         m("a", 3, marker::SPHERE, marker::ADD, 0.5, f64::INFINITY),
         m("a", 3, marker::SPHERE, 7, 0.5, 0.2),
     ] {
-        assert_eq!(i.on_obstacles(&[bad.clone()], 2.0, &mut p), Change::Stop, "{bad:?}");
+        assert_eq!(
+            i.on_obstacles(&[bad.clone()], 2.0, &mut p),
+            Change::Stop,
+            "{bad:?}"
+        );
     }
     let good = [m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2)];
-    assert_eq!(i.on_obstacles(&good, 3.0, &mut p), Change::Replan, "valid again");
+    assert_eq!(
+        i.on_obstacles(&good, 3.0, &mut p),
+        Change::Replan,
+        "valid again"
+    );
     assert!(i.obstacles_ok());
     assert!(!p.is_active(keys::OBSTACLES));
 }
@@ -182,7 +235,10 @@ fn mode_requests_must_name_a_model_mode() {
     assert_eq!(i.on_mode("up", 0.2, &mut p), Change::None);
     assert_eq!(i.mode(), &ModeRequest::Named("left".into()));
     let text = &p.get(keys::MODE).unwrap().text;
-    assert!(text.contains("`up`") && text.contains("keeping `left`"), "{text}");
+    assert!(
+        text.contains("`up`") && text.contains("keeping `left`"),
+        "{text}"
+    );
     assert_eq!(i.on_mode(" ANY ", 0.3, &mut p), Change::Replan);
     assert_eq!(i.mode(), &ModeRequest::Any);
     assert!(!p.is_active(keys::MODE));

@@ -247,15 +247,21 @@ impl NodeCore {
             .iter()
             .zip(inputs.ages_secs(now))
             .map(|(name, age)| {
-                format!("{name}: {}", age.map_or("never".into(), |a| format!("{a:.3} s")))
+                format!(
+                    "{name}: {}",
+                    age.map_or("never".into(), |a| format!("{a:.3} s"))
+                )
             })
             .collect();
-        let goal = inputs
-            .goal()
-            .map_or("none".into(), |(g, _)| format!("({:.3}, {:.3})", g[0], g[1]));
+        let goal = inputs.goal().map_or("none".into(), |(g, _)| {
+            format!("({:.3}, {:.3})", g[0], g[1])
+        });
         let input_values = vec![
             ("joint_state_age".into(), list(ages)),
-            ("ignored_joints".into(), format!("{:?}", inputs.foreign_joints())),
+            (
+                "ignored_joints".into(),
+                format!("{:?}", inputs.foreign_joints()),
+            ),
             ("goal_m".into(), goal),
             ("obstacles".into(), inputs.obstacles().len().to_string()),
             ("mode_request".into(), String::from(inputs.mode().clone())),

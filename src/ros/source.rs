@@ -4,7 +4,9 @@
 
 use super::geometric_source::{GeometricSource, SYNTHETIC_MODEL_PATH};
 use super::params::{NodeParams, SamplerKind, SelectionPolicy};
-use crate::planning::{CandidateSource, Planner, PlannerConfig, SelectionPolicy as Policy};
+use crate::planning::{
+    CandidateSource, DiffusionSource, Planner, PlannerConfig, SelectionPolicy as Policy,
+};
 use crate::robot::PlanarArm;
 use crate::task::{GeometricLabeller, LabelScheme};
 use crate::Result;
@@ -33,7 +35,11 @@ pub fn planner_config(params: &NodeParams) -> PlannerConfig {
     }
 }
 
-/// The sampler settings from the node parameters.
+/// Reverse steps whose predicted x̂0 enter the hallucination score (at most `inference_steps`),
+/// as `dplan sample` uses by default.
+pub const HALLUCINATION_LAST_K: usize = 5;
+
+/// The sampler settings from the node parameters (DDIM with eta 0).
 pub fn sampler_settings(params: &NodeParams) -> crate::diffusion::SamplerSettings {
     use crate::diffusion::SamplerKind as Kind;
     crate::diffusion::SamplerSettings {
@@ -43,16 +49,21 @@ pub fn sampler_settings(params: &NodeParams) -> crate::diffusion::SamplerSetting
         },
         inference_steps: params.inference_steps,
         guidance_scale: params.guidance_scale,
+        record_last_k: HALLUCINATION_LAST_K.min(params.inference_steps),
         ..crate::diffusion::SamplerSettings::default()
     }
 }
 
 /// The labeller whose names are exactly `mode_names`, if any.
 pub fn labeller_for(mode_names: &[String]) -> Option<GeometricLabeller> {
-    [LabelScheme::Side, LabelScheme::Elbow, LabelScheme::SideElbow]
-        .into_iter()
-        .find(|scheme| scheme.names() == mode_names)
-        .map(|scheme| GeometricLabeller { scheme })
+    [
+        LabelScheme::Side,
+        LabelScheme::Elbow,
+        LabelScheme::SideElbow,
+    ]
+    .into_iter()
+    .find(|scheme| scheme.names() == mode_names)
+    .map(|scheme| GeometricLabeller { scheme })
 }
 
 /// Loads the source named by `params.model_path`, checks that `params.joints` are the robot's,
@@ -85,15 +96,26 @@ pub fn build_planner(params: &NodeParams) -> Result<NodePlanner> {
 }
 
 fn load_model(params: &NodeParams) -> Result<(PlanarArm, Box<dyn CandidateSource>, String)> {
-    let _ = sampler_settings(params);
-    Err(crate::Error::config(
-        "model_path",
-        format!(
-            "{}: loading a model folder needs the diffusion source (not merged yet); use \
-             `synthetic`",
-            params.model_path.display()
-        ),
-    ))
+    let source = DiffusionSource::load(&params.model_path, params.device, sampler_settings(params))
+        .map_err(|e| {
+            crate::Error::config(
+                "model_path",
+                format!(
+                    "cannot load the model folder {}: {e}",
+                    params.model_path.display()
+                ),
+            )
+        })?;
+    let arm = PlanarArm::new(source.spec().robot.clone())?;
+    let description = format!(
+        "model `{}` from {} ({}, {} {} steps)",
+        source.spec().name,
+        params.model_path.display(),
+        if source.is_cuda() { "cuda" } else { "cpu" },
+        params.sampler,
+        params.inference_steps
+    );
+    Ok((arm, Box::new(source), description))
 }
 
 #[cfg(test)]
@@ -119,6 +141,41 @@ mod tests {
         assert_eq!(built.mode_names, ["elbow_up", "elbow_down"]);
         assert_eq!(built.planner.config().num_samples, 8);
         let err = build_planner(&params("synthetic", &["a", "b"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("`joints`"), "{err}");
+    }
+
+    #[test]
+    fn a_model_folder_builds_a_diffusion_planner_with_its_robot_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = LabelScheme::Side.names();
+        let spec = crate::planning::tiny_model_spec(8, &names);
+        crate::planning::random_model_folder(dir.path(), &spec, 1).unwrap();
+        let path = dir.path().display().to_string();
+        let mut p = params(&path, &["shoulder", "elbow"]);
+        p.device = crate::device::DeviceSpec::Cpu;
+        let built = build_planner(&p).unwrap();
+        assert_eq!(built.mode_names, names);
+        assert_eq!(built.arm.joint_names(), ["shoulder", "elbow"]);
+        assert!(
+            built.description.contains("tiny_random"),
+            "{}",
+            built.description
+        );
+        let settings = sampler_settings(&p);
+        assert_eq!((settings.inference_steps, settings.record_last_k), (10, 5));
+
+        let err = build_planner(&params("/nonexistent/model", &["shoulder", "elbow"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`model_path`") && err.contains("/nonexistent/model"),
+            "{err}"
+        );
+        let err = build_planner(&params(&path, &["shoulder", "wrist"]))
             .err()
             .unwrap()
             .to_string();

@@ -310,7 +310,10 @@ mod tests {
         );
         let failure = outcomes[2].as_ref().unwrap_err().to_string();
         assert!(failure.contains("scripted failure"), "{failure}");
-        assert!(outcomes[3].as_ref().unwrap().plan.is_some(), "still serving");
+        assert!(
+            outcomes[3].as_ref().unwrap().plan.is_some(),
+            "still serving"
+        );
         assert!(!worker.is_busy());
         assert!(worker.shutdown(Duration::from_secs(5)));
     }
@@ -377,7 +380,10 @@ mod tests {
         while seen.last() != Some(&3) {
             seen.push(wait_result(&worker).id);
         }
-        assert!(!seen.contains(&2), "request 2 was replaced before it started: {seen:?}");
+        assert!(
+            !seen.contains(&2),
+            "request 2 was replaced before it started: {seen:?}"
+        );
         assert!(worker.shutdown(Duration::from_secs(5)));
     }
 }
