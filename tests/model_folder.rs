@@ -11,7 +11,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use diffusion_planner::model::{
     expected_tensors, mode_embedding_config, save_model_folder, save_model_folder_varmap,
-    sha256_file, Denoiser, LoadedModel, ModeSpec, ModelSpec, MODEL_WEIGHTS, MODEL_YAML,
+    sha256_file, CpuThreads, Denoiser, ForwardOptions, KernelChoice, LoadedModel, ModeSpec,
+    ModelSpec, MODEL_WEIGHTS, MODEL_YAML,
 };
 use diffusion_planner::Error;
 
@@ -71,12 +72,21 @@ fn saved_folder_loads_and_computes_the_same() {
     let c = Tensor::randn(0f32, 1.0, (3, 8), &dev).unwrap();
     let l = Tensor::new(&[0u32, 1, 2], &dev).unwrap();
     let want = denoiser.denoise(&x, &t, Some(&c), Some(&l)).unwrap();
+    // The saved model (Var weights) runs the differentiable ops; the loaded one the fused CPU
+    // kernels by default, or candle's stock ops: the same up to summation order.
     let got = model
         .denoiser()
         .denoise(&x, &t, Some(&c), Some(&l))
         .unwrap();
     // Trainable variables take the differentiable conv path, loaded tensors the inference path:
     // the same arithmetic in another order, so equal to rounding.
+    assert!(common::max_abs_diff(&want, &got) < 1e-5);
+    let mut generic = model.denoiser().clone();
+    generic.set_forward_options(ForwardOptions {
+        kernels: KernelChoice::Generic,
+        cpu_threads: CpuThreads::Auto,
+    });
+    let got = generic.denoise(&x, &t, Some(&c), Some(&l)).unwrap();
     assert!(common::max_abs_diff(&want, &got) < 1e-5);
     let names = expected_tensors(&spec.unet_config(), mode_embedding_config(&spec)).unwrap();
     assert_eq!(names["mode_embedding.weight"], vec![3, 4]);

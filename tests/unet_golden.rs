@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use diffusion_planner::model::{
-    check_tensors, expected_tensors, ConditionalUnet1d, LoadedModel, UnetConfig, MODEL_YAML,
+    check_tensors, expected_tensors, ConditionalUnet1d, CpuThreads, ForwardOptions, KernelChoice,
+    LoadedModel, UnetConfig, MODEL_YAML,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -67,17 +68,45 @@ fn build(config: &UnetConfig, weights: &str) -> ConditionalUnet1d {
     .unwrap()
 }
 
+/// The generic candle ops, and the fused CPU kernels on one and on two threads.
+fn variants() -> [(&'static str, ForwardOptions); 3] {
+    let fused = |threads| ForwardOptions {
+        kernels: KernelChoice::Auto,
+        cpu_threads: CpuThreads::Fixed(threads),
+    };
+    [
+        (
+            "generic",
+            ForwardOptions {
+                kernels: KernelChoice::Generic,
+                cpu_threads: CpuThreads::Auto,
+            },
+        ),
+        ("fused, 1 thread", fused(1)),
+        ("fused, 2 threads", fused(2)),
+    ]
+}
+
 fn check_case(unet: &ConditionalUnet1d, golden: &HashMap<String, Tensor>, tag: &str) {
     let x = &golden[&format!("x_{tag}")];
     // PyTorch's timesteps are int64; the network takes u32 (as the sampler passes them).
     let t = golden[&format!("t_{tag}")].to_dtype(DType::U32).unwrap();
     let cond = &golden[&format!("cond_{tag}")];
     let want = &golden[&format!("out_{tag}")];
-    let got = unet.forward(x, &t, Some(cond)).unwrap();
-    assert_eq!(got.dims(), want.dims(), "{tag}");
-    let err = common::max_abs_diff(&got, want);
-    eprintln!("{tag}: max abs error {err:e} vs LeRobot");
-    assert!(err <= TOLERANCE, "{tag}: max abs error {err} vs LeRobot");
+    for (name, options) in variants() {
+        let mut unet = unet.clone();
+        unet.set_forward_options(options);
+        let fused = options.kernels == KernelChoice::Auto;
+        assert_eq!(unet.uses_cpu_kernels(x, Some(cond)), fused, "{name}");
+        let got = unet.forward(x, &t, Some(cond)).unwrap();
+        assert_eq!(got.dims(), want.dims(), "{tag}");
+        let err = common::max_abs_diff(&got, want);
+        eprintln!("{tag} ({name}): max abs error {err:e} vs LeRobot");
+        assert!(
+            err <= TOLERANCE,
+            "{tag} ({name}): max abs error {err} vs LeRobot"
+        );
+    }
 }
 
 #[test]
@@ -129,24 +158,51 @@ fn matches_lerobot_with_film_bias_only() {
 #[test]
 fn batch_rows_are_independent() {
     // Each row of a B=3 forward equals the B=1 forward of that row (guards batch-dependent
-    // kernels such as candle 0.11.1's conv_transpose1d with padding 0).
-    let unet = build(&unet_config(), "unet_weights.safetensors");
+    // kernels such as candle 0.11.1's conv_transpose1d with padding 0), on every path.
     let golden = load("unet_golden.safetensors");
     let x = &golden["x_b3"];
     let t = golden["t_b3"].to_dtype(DType::U32).unwrap();
     let c = &golden["cond_b3"];
-    let all = unet.forward(x, &t, Some(c)).unwrap();
-    for i in 0..3 {
-        let one = unet
-            .forward(
-                &x.narrow(0, i, 1).unwrap(),
-                &t.narrow(0, i, 1).unwrap(),
-                Some(&c.narrow(0, i, 1).unwrap()),
-            )
-            .unwrap();
-        let err = common::max_abs_diff(&all.narrow(0, i, 1).unwrap(), &one);
-        assert!(err <= 1e-5, "row {i}: {err}");
+    for (name, options) in variants() {
+        let mut unet = build(&unet_config(), "unet_weights.safetensors");
+        unet.set_forward_options(options);
+        let all = unet.forward(x, &t, Some(c)).unwrap();
+        for i in 0..3 {
+            let one = unet
+                .forward(
+                    &x.narrow(0, i, 1).unwrap(),
+                    &t.narrow(0, i, 1).unwrap(),
+                    Some(&c.narrow(0, i, 1).unwrap()),
+                )
+                .unwrap();
+            let err = common::max_abs_diff(&all.narrow(0, i, 1).unwrap(), &one);
+            assert!(err <= 1e-5, "{name}, row {i}: {err}");
+        }
     }
+}
+
+#[test]
+fn fused_kernels_match_generic_ops_at_batch_64() {
+    // The fused CPU kernels against the generic candle ops on a batch large enough for the
+    // batch split over threads (Auto uses all of rayon's threads for B > 1), with
+    // timesteps as int64 and a non-contiguous global condition.
+    let dev = Device::Cpu;
+    let mut unet = build(&unet_config(), "unet_weights.safetensors");
+    let x = (Tensor::randn(0f32, 1.0, (64, 16, 2), &dev).unwrap() * 1.5).unwrap();
+    let t = Tensor::arange(0i64, 64, &dev).unwrap();
+    let c = Tensor::randn(0f32, 1.0, (8, 64), &dev)
+        .unwrap()
+        .t()
+        .unwrap();
+    assert!(unet.uses_cpu_kernels(&x, Some(&c)));
+    let fused = unet.forward(&x, &t, Some(&c)).unwrap();
+    unet.set_forward_options(ForwardOptions {
+        kernels: KernelChoice::Generic,
+        cpu_threads: CpuThreads::Auto,
+    });
+    let generic = unet.forward(&x, &t, Some(&c)).unwrap();
+    let err = common::max_abs_diff(&fused, &generic);
+    assert!(err <= 1e-5, "fused vs generic: {err}");
 }
 
 #[test]

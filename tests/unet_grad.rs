@@ -79,6 +79,9 @@ fn gradients_match_pytorch_at_batch_3() {
     let x = Var::from_tensor(&golden["x"]).unwrap();
     let cond = Var::from_tensor(&golden["cond"]).unwrap();
     let t = golden["t"].to_dtype(DType::U32).unwrap();
+    // Var weights: the differentiable generic ops, never the forward-only CPU kernels.
+    assert!(!unet.uses_cpu_kernels(x.as_tensor(), Some(cond.as_tensor())));
+    assert!(!unet.uses_cpu_kernels(&golden["x"], Some(&golden["cond"])));
     let out = unet
         .forward(x.as_tensor(), &t, Some(cond.as_tensor()))
         .unwrap();

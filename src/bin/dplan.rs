@@ -4,6 +4,7 @@
 //! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
 //! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
 //!   pipeline once, with a figure and a report.
+//! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use diffusion_planner::bench::{self, BenchArgs};
 use diffusion_planner::sample_cli::{run_sample, SampleArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
@@ -51,6 +53,9 @@ enum Command {
     },
     /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
     Sample(Box<SampleArgs>),
+    /// Time the denoiser and a planning call's sampling on this machine (and PyTorch on the
+    /// same network when available).
+    Bench(BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -69,6 +74,7 @@ fn main() -> Result<()> {
             print!("{}", report.summary());
             Ok(())
         }
+        Command::Bench(args) => Ok(bench::run(&args).map(|_| ())?),
     }
 }
 

@@ -4,6 +4,8 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::cpu::kernels::{self, Film};
+use super::cpu::{Act, CpuSlice, Par};
 use super::ops::{self, Conv1d};
 
 /// `Conv1d(k, padding k/2) -> GroupNorm -> Mish`; tensors `block.0.{weight,bias}` (conv) and
@@ -11,7 +13,7 @@ use super::ops::{self, Conv1d};
 #[derive(Debug, Clone)]
 pub(crate) struct Conv1dBlock {
     conv: Conv1d,
-    norm: candle_nn::GroupNorm,
+    norm: ops::GroupNorm,
 }
 
 impl Conv1dBlock {
@@ -31,8 +33,32 @@ impl Conv1dBlock {
             kernel_size / 2,
             vb.pp("0"),
         )?;
-        let norm = ops::group_norm(n_groups, out_channels, vb.pp("1"))?;
+        let norm = ops::GroupNorm::new(n_groups, out_channels, vb.pp("1"))?;
         Ok(Self { conv, norm })
+    }
+}
+
+impl Conv1dBlock {
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        self.conv.visit(f);
+        self.norm.visit(f);
+    }
+
+    /// The CPU kernels' forward, with FiLM after the Mish:
+    /// x (in, B, T) -> (out, B, T).
+    fn forward_cpu_film(&self, x: &Act, film: Film, par: Par) -> Result<Act> {
+        let mut h = self.conv.forward_cpu(x, false, par)?;
+        let d = h.d;
+        self.norm.with_params(self.conv.bias(), |p| {
+            kernels::norm_mish_film(&mut h.data, d, p, film, par)
+        })?;
+        Ok(h)
+    }
+
+    /// The CPU kernels' forward: x (in, B, T) -> (out, B, T).
+    pub(crate) fn forward_cpu(&self, x: &Act, par: Par) -> Result<Act> {
+        self.forward_cpu_film(x, Film::None, par)
     }
 }
 
@@ -112,6 +138,57 @@ impl ConditionalResidualBlock1d {
             out_channels,
             use_film_scale_modulation: sizes.use_film_scale_modulation,
         })
+    }
+
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        self.conv1.visit(f);
+        f(self.cond_encoder.weight());
+        if let Some(b) = self.cond_encoder.bias() {
+            f(b);
+        }
+        self.conv2.visit(f);
+        if let Some(conv) = &self.residual_conv {
+            conv.visit(f);
+        }
+    }
+
+    /// The CPU kernels' forward: x (in, B, T) and `mish_cond`, Mish of the condition
+    /// (B, cond_dim) row-major, -> (out, B, T). Same arithmetic as [`Self::forward`].
+    pub(crate) fn forward_cpu(&self, x: &Act, mish_cond: &[f32], par: Par) -> Result<Act> {
+        let film = {
+            let w = CpuSlice::new(self.cond_encoder.weight(), "cond_encoder weight")?;
+            let Some(bias) = self.cond_encoder.bias() else {
+                candle_core::bail!("cond_encoder without bias");
+            };
+            let bias = CpuSlice::new(bias, "cond_encoder bias")?;
+            kernels::linear(mish_cond, x.d.b, w.get(), bias.get(), par)?
+        };
+        let film = if self.use_film_scale_modulation {
+            Film::ScaleBias(&film)
+        } else {
+            Film::Bias(&film)
+        };
+        let h = self.conv1.forward_cpu_film(x, film, par)?;
+        let h2 = self.conv2.conv.forward_cpu(&h, false, par)?;
+        let (mut out, residual_bias) = match &self.residual_conv {
+            Some(conv) => (
+                conv.forward_cpu(x, false, par)?,
+                Some(CpuSlice::new(conv.bias(), "residual_conv bias")?),
+            ),
+            None => (x.clone(), None),
+        };
+        self.conv2.norm.with_params(self.conv2.conv.bias(), |p| {
+            kernels::norm_mish_add(
+                &h2.data,
+                h2.d,
+                p,
+                &mut out.data,
+                residual_bias.as_ref().map(|b| b.get()),
+                par,
+            )
+        })?;
+        Ok(out)
     }
 
     /// x: (B, in, T), cond: (B, cond_dim) -> (B, out, T)

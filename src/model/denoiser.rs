@@ -3,7 +3,8 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{ConditionalUnet1d, UnetConfig};
+use super::{ConditionalUnet1d, ForwardOptions, UnetConfig};
+use crate::diffusion::Denoise;
 
 /// Prefix of the label embedding's tensor (`mode_embedding.weight`).
 pub const MODE_EMBEDDING_PREFIX: &str = "mode_embedding";
@@ -68,6 +69,12 @@ impl Denoiser {
     /// The U-Net.
     pub fn unet(&self) -> &ConditionalUnet1d {
         &self.unet
+    }
+
+    /// Sets how the U-Net's forward pass computes (fused CPU kernels or generic candle ops,
+    /// threads); see [`ForwardOptions`].
+    pub fn set_forward_options(&mut self, options: ForwardOptions) {
+        self.unet.set_forward_options(options);
     }
 
     /// The label embedding's size, if the model has labels.
@@ -148,7 +155,7 @@ impl Denoiser {
     }
 }
 
-impl crate::diffusion::Denoise for Denoiser {
+impl Denoise for Denoiser {
     fn denoise(
         &self,
         x_t: &Tensor,

@@ -16,14 +16,29 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::cpu::kernels::{self, ConvGeom, Mat};
+use super::cpu::{Act, CpuSlice, Dims, Par};
+use super::train_ops::{GroupNormOp, MishOp, UnfoldOp};
+
 /// PyTorch's `nn.GroupNorm` default epsilon.
 const GROUP_NORM_EPS: f64 = 1e-5;
 
 /// Mish, `x * tanh(softplus(x))` (PyTorch's `nn.Mish`), elementwise on any shape.
 ///
-/// softplus is written as `relu(x) + ln(1 + exp(-|x|))`: no overflow for large `x` and finite
-/// gradients everywhere (the textbook `ln(1 + exp(x))` gives NaN gradients above `x` ~ 88).
+/// f32 on the CPU: one fused pass (a custom op whose backward is one more pass, see
+/// [`MishOp`]); elsewhere [`mish_generic`].
 pub(crate) fn mish(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(MishOp)
+    } else {
+        mish_generic(x)
+    }
+}
+
+/// Mish from candle's elementwise ops (any device, differentiable). softplus is written as
+/// `relu(x) + ln(1 + exp(-|x|))`: no overflow for large `x` and finite gradients everywhere
+/// (the textbook `ln(1 + exp(x))` gives NaN gradients above `x` ~ 88).
+pub(crate) fn mish_generic(x: &Tensor) -> Result<Tensor> {
     let softplus = (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
     x * softplus.tanh()?
 }
@@ -74,9 +89,10 @@ impl Conv1d {
         })
     }
 
-    /// Weight `(out, in, k)`.
-    pub(crate) fn weight(&self) -> &Tensor {
-        &self.weight
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
     }
 
     /// Bias `(1, out, 1)`.
@@ -84,9 +100,75 @@ impl Conv1d {
         &self.bias
     }
 
-    /// `(padding, stride)`.
-    pub(crate) fn padding_stride(&self) -> (usize, usize) {
-        (self.padding, self.stride)
+    /// The CPU kernels' forward: x (in, B, L) -> (out, B, L_out), with the bias added if
+    /// `with_bias` (the blocks add it inside their GroupNorm pass instead).
+    pub(crate) fn forward_cpu(&self, x: &Act, with_bias: bool, par: Par) -> Result<Act> {
+        let (c_out, c_in, k) = self.weight.dims3()?;
+        if x.d.c != c_in {
+            candle_core::bail!(
+                "conv1d: input {:?} for weight {:?}",
+                x.d,
+                self.weight.dims()
+            );
+        }
+        let geom = ConvGeom {
+            k,
+            padding: self.padding,
+            stride: self.stride,
+        };
+        let Some(l_out) = geom.l_out(x.d.l) else {
+            candle_core::bail!("conv1d: kernel {geom:?} does not fit length {}", x.d.l);
+        };
+        let w = CpuSlice::new(&self.weight, "conv1d weight")?;
+        let mut out = Act::zeros(Dims {
+            c: c_out,
+            b: x.d.b,
+            l: l_out,
+        });
+        let n = x.d.b * l_out;
+        let lhs = Mat {
+            data: w.get(),
+            rs: c_in * k,
+            cs: 1,
+        };
+        if self.is_pointwise() {
+            let rhs = Mat {
+                data: &x.data,
+                rs: n,
+                cs: 1,
+            };
+            kernels::matmul(
+                (c_out, n, c_in),
+                &mut out.data,
+                (n, 1),
+                false,
+                lhs,
+                rhs,
+                par,
+            )?;
+        } else {
+            let mut cols = vec![0.0; c_in * k * n];
+            kernels::im2col(&x.data, x.d, geom, &mut cols, par)?;
+            let rhs = Mat {
+                data: &cols,
+                rs: n,
+                cs: 1,
+            };
+            kernels::matmul(
+                (c_out, n, c_in * k),
+                &mut out.data,
+                (n, 1),
+                false,
+                lhs,
+                rhs,
+                par,
+            )?;
+        }
+        if with_bias {
+            let bias = CpuSlice::new(&self.bias, "conv1d bias")?;
+            kernels::add_channel_bias(&mut out.data, out.d, bias.get())?;
+        }
+        Ok(out)
     }
 
     fn is_pointwise(&self) -> bool {
@@ -106,13 +188,17 @@ impl Module for Conv1d {
     }
 }
 
-/// A 1x1 convolution without bias as a matrix product: x (B, in, L), w (out, in, 1) ->
-/// (B, out, L). The weight is broadcast over the batch (stride 0), not copied.
+/// A 1x1 convolution without bias as one matrix product over the channels: x (B, in, L),
+/// w (out, in, 1) -> (B, out, L), computed as `w (out, in) x (in, B L)`.
 pub(crate) fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let (b, _, _) = x.dims3()?;
-    let (out, inp, _) = w.dims3()?;
-    let w = w.reshape((out, inp))?.broadcast_as((b, out, inp))?;
-    w.matmul(&x.contiguous()?)
+    let (b, c_in, l) = x.dims3()?;
+    let (c_out, _, _) = w.dims3()?;
+    // (in, B L)
+    let cols = x.transpose(0, 1)?.contiguous()?.reshape((c_in, b * l))?;
+    w.reshape((c_out, c_in))?
+        .matmul(&cols)?
+        .reshape((c_out, b, l))?
+        .transpose(0, 1)
 }
 
 /// Cross-correlation without bias, as PyTorch's `conv1d`: x (B, in, L), w (out, in, k) ->
@@ -129,9 +215,10 @@ pub(crate) fn conv1d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> R
 }
 
 /// [`conv1d`] as unfold + matmul, from differentiable ops whose backward is right for any batch:
-/// the zero-padded input's `k` shifted (and strided) views are stacked into columns
-/// `(B, in * k, L_out)` (row `i * k + j`, the weight's own layout) and multiplied by the weight
-/// `(out, in * k)`.
+/// the input's columns `(in k, B L_out)` (row `i k + j`, the weight's own layout: the
+/// zero-padded input's `k` shifted, strided views) are multiplied by the weight `(out, in k)` in
+/// one matrix product (not one per sample). On the CPU the columns are one op with its own
+/// backward ([`UnfoldOp`]); elsewhere narrows and a stack.
 pub(crate) fn conv1d_unfold(
     x: &Tensor,
     w: &Tensor,
@@ -148,26 +235,48 @@ pub(crate) fn conv1d_unfold(
         );
     }
     let l_out = (l + 2 * padding - k) / stride + 1;
+    let cols = if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?
+            .apply_op1(UnfoldOp(ConvGeom { k, padding, stride }))?
+    } else {
+        unfold_generic(x, k, padding, stride, l_out)?
+    };
+    w.reshape((c_out, c_in * k))?
+        .matmul(&cols)?
+        .reshape((c_out, b, l_out))?
+        .transpose(0, 1)
+}
+
+/// The columns of [`conv1d_unfold`] from candle ops: (in k, B L_out).
+pub(crate) fn unfold_generic(
+    x: &Tensor,
+    k: usize,
+    padding: usize,
+    stride: usize,
+    l_out: usize,
+) -> Result<Tensor> {
+    let (b, c_in, l) = x.dims3()?;
     // Every view j .. j + stride * l_out must fit: extra zeros on the right (never selected).
     let right = (k - 1 + stride * l_out).saturating_sub(l + 2 * padding) + padding;
-    let xp = x.pad_with_zeros(2, padding, right)?;
+    // (in, B, L + padding + right)
+    let xp = x
+        .transpose(0, 1)?
+        .contiguous()?
+        .pad_with_zeros(2, padding, right)?;
     let taps = (0..k)
         .map(|j| {
             let view = xp.narrow(2, j, stride * l_out)?;
             if stride == 1 {
                 Ok(view)
             } else {
-                view.reshape((b, c_in, l_out, stride))?
+                view.reshape((c_in, b, l_out, stride))?
                     .narrow(3, 0, 1)?
                     .squeeze(3)
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    // (B, in, k, L_out) -> (B, in * k, L_out)
-    let cols = Tensor::stack(&taps, 2)?.reshape((b, c_in * k, l_out))?;
-    w.reshape((c_out, c_in * k))?
-        .broadcast_as((b, c_out, c_in * k))?
-        .matmul(&cols)
+    // (in, k, B, L_out) -> (in k, B L_out)
+    Tensor::stack(&taps, 1)?.reshape((c_in * k, b * l_out))
 }
 
 /// `nn.ConvTranspose1d(c, c, 4, stride 2, padding 1)`, the U-Net's upsample: `(B, C, L) ->
@@ -213,9 +322,78 @@ impl Upsample1d {
         })
     }
 
-    /// Bias `(1, C, 1)`.
-    pub(crate) fn bias(&self) -> &Tensor {
-        &self.bias
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
+    }
+
+    /// The CPU kernels' forward: x (C, B, L) -> (C, B, 2L). The columns of the 3-tap conv
+    /// `(3C, B L)` are multiplied by the even and the odd rows of the polyphase kernel, each
+    /// product written with column stride 2 straight into its interleaved output positions.
+    pub(crate) fn forward_cpu(&self, x: &Act, par: Par) -> Result<Act> {
+        let (c_in, c_out, k) = self.weight.dims3()?;
+        if x.d.c != c_in || k != Self::KERNEL {
+            candle_core::bail!(
+                "upsample: input {:?} for weight {:?}",
+                x.d,
+                self.weight.dims()
+            );
+        }
+        let w = CpuSlice::new(&self.weight, "upsample weight")?;
+        let w = w.get();
+        // (2 C_out, 3 C_in), column ci * 3 + j: even rows [w3, w1, 0], odd rows [0, w2, w0].
+        let mut poly = vec![0.0; 2 * c_out * 3 * c_in];
+        for o in 0..c_out {
+            for ci in 0..c_in {
+                let tap = |j: usize| w[(ci * c_out + o) * Self::KERNEL + j];
+                let even = (o * c_in + ci) * 3;
+                poly[even] = tap(3);
+                poly[even + 1] = tap(1);
+                let odd = ((c_out + o) * c_in + ci) * 3;
+                poly[odd + 1] = tap(2);
+                poly[odd + 2] = tap(0);
+            }
+        }
+        let geom = ConvGeom {
+            k: 3,
+            padding: 1,
+            stride: 1,
+        };
+        let n = x.d.b * x.d.l;
+        let mut out = Act::zeros(Dims {
+            c: c_out,
+            b: x.d.b,
+            l: 2 * x.d.l,
+        });
+        kernels::with_columns(3 * c_in * n, |cols| -> Result<()> {
+            kernels::im2col(&x.data, x.d, geom, cols, par)?;
+            let rhs = Mat {
+                data: cols,
+                rs: n,
+                cs: 1,
+            };
+            for phase in 0..2 {
+                let lhs = Mat {
+                    data: &poly[phase * c_out * 3 * c_in..],
+                    rs: 3 * c_in,
+                    cs: 1,
+                };
+                kernels::matmul(
+                    (c_out, n, 3 * c_in),
+                    &mut out.data[phase..],
+                    (2 * n, 2),
+                    false,
+                    lhs,
+                    rhs,
+                    par,
+                )?;
+            }
+            Ok(())
+        })?;
+        let bias = CpuSlice::new(&self.bias, "upsample bias")?;
+        kernels::add_channel_bias(&mut out.data, out.d, bias.get())?;
+        Ok(out)
     }
 
     /// The polyphase conv1d kernel `(2C, C, 3)`: rows `0..C` the even outputs, `C..2C` the odd
@@ -247,13 +425,97 @@ impl Module for Upsample1d {
     }
 }
 
-/// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine), on `(B, C, L)`.
-pub(crate) fn group_norm(
-    n_groups: usize,
-    channels: usize,
-    vb: VarBuilder,
-) -> Result<candle_nn::GroupNorm> {
-    candle_nn::group_norm(n_groups, channels, GROUP_NORM_EPS, vb)
+/// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine) on `(B, C, L)`: tensors `weight (C,)`
+/// and `bias (C,)`. f32 on the CPU: one op with its own backward ([`GroupNormOp`]); elsewhere
+/// the arithmetic of `candle_nn::GroupNorm` (mean, then the mean of the squared deviations) in
+/// candle ops.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+}
+
+impl GroupNorm {
+    pub(crate) fn new(groups: usize, channels: usize, vb: VarBuilder) -> Result<Self> {
+        if groups == 0 || channels % groups != 0 {
+            candle_core::bail!("GroupNorm: {groups} groups do not divide {channels} channels");
+        }
+        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
+        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+        Ok(Self {
+            weight,
+            bias,
+            groups,
+        })
+    }
+
+    /// Runs `f` with the fused kernels' parameters of this norm after a convolution whose
+    /// bias is `conv_bias (1, C, 1)`.
+    pub(crate) fn with_params<R>(
+        &self,
+        conv_bias: &Tensor,
+        f: impl FnOnce(&kernels::NormParams) -> Result<R>,
+    ) -> Result<R> {
+        let gamma = CpuSlice::new(&self.weight, "group norm weight")?;
+        let beta = CpuSlice::new(&self.bias, "group norm bias")?;
+        let conv_bias = CpuSlice::new(conv_bias, "conv1d bias")?;
+        f(&kernels::NormParams {
+            groups: self.groups,
+            conv_bias: conv_bias.get(),
+            gamma: gamma.get(),
+            beta: beta.get(),
+            eps: GROUP_NORM_EPS as f32,
+        })
+    }
+
+    /// Calls `f` on every parameter tensor.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Tensor)) {
+        f(&self.weight);
+        f(&self.bias);
+    }
+}
+
+impl Module for GroupNorm {
+    /// x: (B, C, L) -> (B, C, L)
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, c, _) = x.dims3()?;
+        if c != self.weight.dim(0)? {
+            candle_core::bail!(
+                "GroupNorm: input {:?} has {c} channels, the norm {}",
+                x.dims(),
+                self.weight.dim(0)?
+            );
+        }
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let op = GroupNormOp {
+                groups: self.groups,
+                eps: GROUP_NORM_EPS as f32,
+            };
+            return x.contiguous()?.apply_op3(&self.weight, &self.bias, op);
+        }
+        group_norm_generic(x, &self.weight, &self.bias, self.groups)
+    }
+}
+
+/// GroupNorm from candle ops (any device), the arithmetic of `candle_nn::GroupNorm`:
+/// x (B, C, L), weight and bias (C,).
+pub(crate) fn group_norm_generic(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    groups: usize,
+) -> Result<Tensor> {
+    let (b, c, l) = x.dims3()?;
+    let n = (c / groups * l) as f64;
+    let xg = x.reshape((b, groups, c / groups * l))?;
+    let centred = xg.broadcast_sub(&(xg.sum_keepdim(2)? / n)?)?;
+    let var = (centred.sqr()?.sum_keepdim(2)? / n)?;
+    centred
+        .broadcast_div(&(var + GROUP_NORM_EPS)?.sqrt()?)?
+        .reshape((b, c, l))?
+        .broadcast_mul(&weight.reshape((1, c, 1))?)?
+        .broadcast_add(&bias.reshape((1, c, 1))?)
 }
 
 /// Sinusoidal embedding of the diffusion step, as LeRobot's `DiffusionSinusoidalPosEmb`:
@@ -290,6 +552,31 @@ mod tests {
                 "{x}: {y} vs {want}"
             );
         }
+    }
+
+    #[test]
+    fn fused_mish_op_matches_the_generic_ops_and_their_gradient() {
+        let x: Vec<f32> = (0..200).map(|i| (i as f32 - 100.0) * 0.23).collect();
+        let var = candle_core::Var::new(&x[..], &Device::Cpu).unwrap();
+        let xs = var.as_tensor().reshape((4, 50)).unwrap();
+        // A non-contiguous input, and a weighted sum so the incoming gradient is not all ones.
+        let xt = xs.t().unwrap();
+        let w = Tensor::arange(0f32, 200.0, &Device::Cpu)
+            .unwrap()
+            .reshape((50, 4))
+            .unwrap();
+        let fused = mish(&xt).unwrap();
+        let generic = mish_generic(&xt).unwrap();
+        assert!(max_diff(&fused, &generic) < 1e-5);
+        let g_fused = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_generic = (generic * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (a, b) = (g_fused.get(&var).unwrap(), g_generic.get(&var).unwrap());
+        assert!(max_diff(a, b) < 2e-4, "{}", max_diff(a, b));
     }
 
     #[test]
