@@ -260,7 +260,7 @@ fn bad_goals_and_covering_obstacles_hold_with_an_error() {
         position_m: [0.0, 0.0, 0.0],
         scale_m: [0.6, 0.6, 0.6],
     };
-    h.core.on_obstacles(&[covering.clone()], h.now);
+    h.core.on_obstacles(std::slice::from_ref(&covering), h.now);
     h.run(0.3);
     assert!(h
         .problem(plan_keys::START_COLLISION)

@@ -129,7 +129,7 @@ fn a_plan_stitched_ahead_takes_over_without_a_jump() {
     // Until the switch, the old plan; after it, the new one.
     for (k, old) in before.iter().enumerate() {
         let t = 0.5 + k as f64 * 0.0075;
-        if t >= 0.6 && t <= 0.8 {
+        if (0.6..=0.8).contains(&t) {
             let now = e.state_at(t).unwrap();
             let old = old.as_ref().unwrap();
             assert!(max_abs_diff(&now.0, &old.0) < 1e-12, "t={t}");

@@ -211,7 +211,7 @@ fn a_bad_obstacles_message_is_rejected_whole() {
         m("a", 3, marker::SPHERE, 7, 0.5, 0.2),
     ] {
         assert_eq!(
-            i.on_obstacles(&[bad.clone()], 2.0, &mut p),
+            i.on_obstacles(std::slice::from_ref(&bad), 2.0, &mut p),
             Change::Stop,
             "{bad:?}"
         );
