@@ -3,8 +3,9 @@
 //! in a namespace and a `ROS_DOMAIN_ID` of its own (loopback discovery), lets the peer play
 //! robot and user, stops the node with SIGINT (it must exit 0) and asserts the peer's checks.
 //!
-//! The geometric source (`model_path: synthetic`) plans in these tests, so they need no trained
-//! model; `a_shipped_model_reaches_a_goal` runs the model in `models/planar_arm` when it exists.
+//! The geometric source (`model_path: synthetic`) plans in most of these tests, so they need no
+//! trained model; `a_model_folder_is_loaded_and_sampled` samples a tiny random model folder, and
+//! `a_shipped_model_reaches_a_goal` runs the model in `models/planar_arm` when it exists.
 //! `bench_executor_period_while_planning` (ignored) measures the output timing.
 #![cfg(feature = "ros")]
 
@@ -205,6 +206,25 @@ fn timers_follow_sim_time() {
         "sim_time",
         &["model_path:=synthetic", "device:=cpu", "use_sim_time:=true"],
         |c| c,
+    );
+}
+
+#[test]
+fn a_model_folder_is_loaded_and_sampled() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let names = vec!["left".to_string(), "right".to_string()];
+    let spec = diffusion_planner::planning::tiny_model_spec(8, &names);
+    diffusion_planner::planning::random_model_folder(dir.path(), &spec, 7)
+        .expect("write a random model folder");
+    let model_param = format!("model_path:={}", dir.path().display());
+    scenario(
+        "model_smoke",
+        &[&model_param, "device:=cpu", "num_samples:=8"],
+        |mut c| {
+            c["mode"] = json!("right");
+            c["num_samples"] = json!(8);
+            c
+        },
     );
 }
 

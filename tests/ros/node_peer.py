@@ -13,9 +13,10 @@ rules, its first point against the current state, the output rate, collisions of
 motion, reaching goals, and /diagnostics. It writes a JSON report (checks, stats) to the path in
 the config and exits 0 when it could run the scenario (the Rust test asserts the checks).
 
-Config keys: scenario (follow | bad_inputs | sim_time | bench), namespace, report, period_s,
+Config keys: scenario (follow | bad_inputs | sim_time | model_smoke | bench), namespace, report,
+period_s, num_samples,
 joints, link_lengths_m, link_radius_m, max_velocity_rad_s, start_rad, goal_tolerance_m, mode,
-bench_secs, scene {goal_m, obstacle [x, y, r]}.
+reach_timeout_s, bench_secs, debug, scene {goal_m, goal_2_m, obstacle [x, y, r]}.
 """
 
 import json
@@ -539,6 +540,32 @@ def scenario_sim_time(p):
             len(p.receipts) - paused_from)
 
 
+def scenario_model_smoke(p):
+    """A model folder (random weights): the node samples with it and reports what it got."""
+    if not p.spin(30.0, until=lambda: p.messages > 5):
+        p.check('node publishes', False, 'no trajectory within 30 s')
+        return
+    scene = p.cfg['scene']
+    p.set_obstacles([scene['obstacle']])
+    p.mode(p.cfg['mode'])
+    p.goal(*scene['goal_m'])
+
+    def planned():
+        values = p.status('planning')['values']
+        return values.get('outcomes', '0') != '0' and values.get('requested_mode') == p.cfg['mode']
+    ok = p.spin(30.0, until=planned)
+    values = p.status('planning')['values']
+    p.check('the model was sampled for the request', ok, values)
+    p.check('all candidates reported', values.get('candidates') == str(p.cfg['num_samples']),
+            values)
+    kept = int(values.get('kept', '-1'))
+    message = p.status('planning')['message']
+    p.check('kept candidates are followed, or none kept is an error and a hold',
+            kept > 0 or ('no valid candidate' in message and p.status('planning')['level'] == 2),
+            f'kept {kept}: {message}')
+    p.spin(1.0)
+
+
 def scenario_bench(p):
     """Goals back and forth while planning runs; rate and period error as received."""
     cfg = p.cfg
@@ -566,7 +593,8 @@ def main():
     rclpy.init()
     peer = Peer(cfg)
     scenarios = {'follow': scenario_follow, 'bad_inputs': scenario_bad_inputs,
-                 'sim_time': scenario_sim_time, 'bench': scenario_bench}
+                 'sim_time': scenario_sim_time, 'bench': scenario_bench,
+                 'model_smoke': scenario_model_smoke}
     try:
         scenarios[cfg['scenario']](peer)
     except Exception as e:  # report, do not hide: the Rust test fails on this check
