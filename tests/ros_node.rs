@@ -228,16 +228,23 @@ fn a_model_folder_is_loaded_and_sampled() {
     );
 }
 
+/// The trained model: `DP_TEST_MODEL` if set, else `models/planar_arm` in the repository.
+fn trained_model() -> Option<PathBuf> {
+    let model = std::env::var_os("DP_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo("models/planar_arm"));
+    model.join("model.yaml").exists().then_some(model)
+}
+
 #[test]
 fn a_shipped_model_reaches_a_goal() {
-    let model = repo("models/planar_arm");
-    if !model.join("model.yaml").exists() {
+    let Some(model) = trained_model() else {
         println!(
-            "skipped: no model at {} (commit one to run this test)",
-            model.display()
+            "skipped: no model at {} (nor DP_TEST_MODEL); commit one to run this test",
+            repo("models/planar_arm").display()
         );
         return;
-    }
+    };
     let model_param = format!("model_path:={}", model.display());
     scenario("follow", &[&model_param, "device:=cpu"], |mut c| {
         c["start_rad"] = json!([-0.2, 0.8]);
@@ -249,16 +256,15 @@ fn a_shipped_model_reaches_a_goal() {
 
 /// The executor's timing while planning runs all the time (`replan_rate_hz` = the control rate):
 /// period error of the published trajectories as received by the peer, and of the control
-/// timer inside the node. Uses `models/planar_arm` when present, else the geometric source.
+/// timer inside the node. Uses the trained model when present (see [`trained_model`]), else the
+/// geometric source.
 /// `cargo test --features ros --test ros_node bench -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn bench_executor_period_while_planning() {
-    let model = repo("models/planar_arm");
-    let model_param = if model.join("model.yaml").exists() {
-        format!("model_path:={}", model.display())
-    } else {
-        "model_path:=synthetic".to_string()
+    let model_param = match trained_model() {
+        Some(model) => format!("model_path:={}", model.display()),
+        None => "model_path:=synthetic".to_string(),
     };
     let secs: f64 = std::env::var("DP_BENCH_SECS")
         .ok()

@@ -348,7 +348,7 @@ impl NodeCore {
         let outcome = match result.outcome {
             Err(failure) => {
                 self.stats.failed += 1;
-                self.planning_failed(failure.to_string(), now);
+                self.planning_failed(failure.to_string(), None, now);
                 return None;
             }
             Ok(outcome) => outcome,
@@ -357,14 +357,12 @@ impl NodeCore {
         match &outcome.plan {
             None => {
                 self.stats.no_plan += 1;
-                let summary = self.stats.rejection_summary();
-                self.planning_failed(
-                    format!(
-                        "no valid candidate among {} ({summary})",
-                        outcome.candidates.len()
-                    ),
-                    now,
+                let detail = format!(
+                    "{} candidates: {}",
+                    outcome.candidates.len(),
+                    self.stats.rejection_summary()
                 );
+                self.planning_failed("no valid candidate".into(), Some(detail), now);
             }
             Some(plan) => match self.executor.adopt(plan.clone(), now) {
                 Ok(()) => {
@@ -383,28 +381,32 @@ impl NodeCore {
                     );
                     self.replan_now = true;
                 }
-                Err(e) => self.planning_failed(e.to_string(), now),
+                Err(e) => self.planning_failed(e.to_string(), None, now),
             },
         }
         Some(outcome)
     }
 
-    fn planning_failed(&mut self, text: String, now: f64) {
+    /// A planning call without a plan: `headline` is logged once, `detail` (e.g. rejection
+    /// counts) only reported.
+    fn planning_failed(&mut self, headline: String, detail: Option<String>, now: f64) {
+        let detail = detail.unwrap_or_default();
         if self.plan_current && self.executor.motion(now) == Motion::Following {
             self.problems.event(
                 plan_keys::PLANNING,
                 Area::Planning,
                 Level::Warn,
-                format!("replanning failed: {text}; continuing the current plan"),
+                format!("replanning failed: {headline}; continuing the current plan"),
                 now,
                 EVENT_EXPIRY_SECS,
             );
         } else {
-            self.problems.condition(
+            self.problems.condition_detailed(
                 plan_keys::PLANNING,
                 Area::Planning,
                 Level::Error,
-                format!("{text}; holding"),
+                format!("{headline}; holding"),
+                detail,
                 now,
             );
             self.executor.stop(now);

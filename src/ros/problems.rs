@@ -47,6 +47,9 @@ pub enum Area {
 pub struct Problem {
     pub area: Area,
     pub level: Level,
+    /// What is logged and compared: a new headline (or level) is logged, a new detail is not.
+    pub headline: String,
+    /// The headline with the latest detail, as reported in the diagnostics.
     pub text: String,
     /// When it appeared (seconds, node clock).
     pub since_secs: f64,
@@ -79,7 +82,21 @@ impl Problems {
 
     /// Raises a condition under `key` (lasts until [`Self::clear`]).
     pub fn condition(&mut self, key: &str, area: Area, level: Level, text: String, now: f64) {
-        self.raise(key, area, level, text, now, None);
+        self.raise(key, area, level, (text, None), now, None);
+    }
+
+    /// Raises a condition whose `detail` changes from one raise to the next (e.g. counts): it is
+    /// logged when the `headline` or the level changes, and reported as `headline (detail)`.
+    pub fn condition_detailed(
+        &mut self,
+        key: &str,
+        area: Area,
+        level: Level,
+        headline: String,
+        detail: String,
+        now: f64,
+    ) {
+        self.raise(key, area, level, (headline, Some(detail)), now, None);
     }
 
     /// Raises an event under `key`, reported until `expires_after_secs` after its last raise.
@@ -92,7 +109,14 @@ impl Problems {
         now: f64,
         expires_after_secs: f64,
     ) {
-        self.raise(key, area, level, text, now, Some(expires_after_secs));
+        self.raise(
+            key,
+            area,
+            level,
+            (text, None),
+            now,
+            Some(expires_after_secs),
+        );
     }
 
     fn raise(
@@ -100,12 +124,17 @@ impl Problems {
         key: &str,
         area: Area,
         level: Level,
-        text: String,
+        (headline, detail): (String, Option<String>),
         now: f64,
         expires_after_secs: Option<f64>,
     ) {
+        let text = match detail {
+            Some(detail) if !detail.is_empty() => format!("{headline} ({detail})"),
+            _ => headline.clone(),
+        };
         match self.active.get_mut(key) {
-            Some(problem) if problem.text == text && problem.level == level => {
+            Some(problem) if problem.headline == headline && problem.level == level => {
+                problem.text = text;
                 problem.last_secs = now;
                 problem.count += 1;
                 problem.expires_after_secs = expires_after_secs;
@@ -120,6 +149,7 @@ impl Problems {
                     Problem {
                         area,
                         level,
+                        headline,
                         text,
                         since_secs: now,
                         last_secs: now,
@@ -230,6 +260,40 @@ mod tests {
         assert_eq!(logs.len(), 1);
         assert!(logs[0].text.contains("resolved"), "{logs:?}");
         assert_eq!(p.level(Area::Inputs), Level::Ok);
+    }
+
+    #[test]
+    fn a_changing_detail_is_reported_but_not_logged_again() {
+        let mut p = Problems::new();
+        for (i, detail) in ["25 collision", "27 collision, 1 joint_limit"]
+            .iter()
+            .enumerate()
+        {
+            p.condition_detailed(
+                "planning",
+                Area::Planning,
+                Level::Error,
+                "no valid candidate; holding".into(),
+                detail.to_string(),
+                i as f64,
+            );
+        }
+        let logs = p.take_logs();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].text.contains("25 collision"), "{logs:?}");
+        assert_eq!(
+            p.get("planning").unwrap().text,
+            "no valid candidate; holding (27 collision, 1 joint_limit)"
+        );
+        p.condition_detailed(
+            "planning",
+            Area::Planning,
+            Level::Warn,
+            "no valid candidate; holding".into(),
+            "x".into(),
+            3.0,
+        );
+        assert_eq!(p.take_logs().len(), 1, "a new level is logged");
     }
 
     #[test]
