@@ -27,7 +27,7 @@ use super::params::NodeParams;
 use super::problems::Level;
 use super::report::TickStats;
 use super::source::build_planner;
-use super::worker::PlanningWorker;
+use super::worker::{start_background_pool, PlanningWorker};
 use crate::robot::CircleObstacle;
 use crate::{Error, Result};
 
@@ -49,6 +49,7 @@ fn now_secs(clock: &Mutex<r2r::Clock>, last: f64) -> f64 {
 /// [`SHUTDOWN_WAIT`] passed).
 pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Result<()> {
     let logger = node.logger().to_string();
+    let pool_lowered = start_background_pool();
     let built = build_planner(&params)?;
     let order = JointOrder::new(&params.joints, &built.arm.joint_names())?;
     r2r::log_info!(
@@ -84,6 +85,13 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
     let arm = built.arm;
     let worker = PlanningWorker::spawn(built.planner)
         .map_err(|e| Error::Invalid(format!("starting the planning thread: {e}")))?;
+    if !pool_lowered {
+        r2r::log_warn!(
+            &logger,
+            "could not lower the planning threads' priority; planning competes with the \
+             executor at equal priority"
+        );
+    }
 
     if params.use_sim_time {
         node.get_time_source()

@@ -2,6 +2,11 @@
 //! over, like a watch channel in each direction (a newer request replaces one not yet started;
 //! a newer result replaces one not yet taken). A failing or panicking planning call becomes a
 //! [`PlanFailure`]; the thread keeps serving requests.
+//!
+//! Planning is background work next to the executor's fixed-rate timer: the planning thread runs
+//! at a lower scheduling priority (nice + [`PLANNER_NICE`], Linux) and starts rayon's global
+//! pool, whose threads (the network's CPU kernels) inherit that priority. Best effort: when the
+//! pool already exists or the call is refused, planning runs at normal priority.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -9,6 +14,40 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::planning::{Observation, PlanOutcome, Planner};
+
+/// How much nicer (lower priority) than the rest of the node the planning threads run.
+pub const PLANNER_NICE: i32 = 10;
+
+/// Creates rayon's global pool (the network's CPU threads) from a thread of lower priority, so
+/// that its threads inherit it. Call before anything else uses rayon. Returns whether the
+/// priority was lowered (false when refused, on other systems, or if the thread failed).
+pub fn start_background_pool() -> bool {
+    std::thread::Builder::new()
+        .name("pool-init".into())
+        .spawn(lower_priority)
+        .ok()
+        .and_then(|t| t.join().ok())
+        .unwrap_or(false)
+}
+
+/// Lowers the calling thread's priority by [`PLANNER_NICE`] and creates rayon's global pool
+/// from it if it does not exist yet. Returns whether the priority was lowered.
+fn lower_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    let lowered = {
+        // SAFETY: plain system calls without pointers; `gettid` names the calling thread, whose
+        // nice value Linux keeps per thread and which threads it creates inherit.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, current + PLANNER_NICE) == 0
+        }
+    };
+    #[cfg(not(target_os = "linux"))]
+    let lowered = false;
+    let _ = rayon::current_num_threads();
+    lowered
+}
 
 /// One planning request.
 #[derive(Debug, Clone)]
@@ -46,6 +85,7 @@ struct Slots {
     busy: bool,
     shutdown: bool,
     exited: bool,
+    lowered_priority: bool,
 }
 
 struct Shared {
@@ -97,6 +137,11 @@ impl PlanningWorker {
         slots.busy || slots.pending.is_some()
     }
 
+    /// Whether the planning thread runs at a lower priority (see the module docs).
+    pub fn lowered_priority(&self) -> bool {
+        self.shared.lock().lowered_priority
+    }
+
     /// The newest result not yet taken.
     pub fn take_result(&self) -> Option<PlanResult> {
         self.shared.lock().result.take()
@@ -144,6 +189,8 @@ impl Drop for PlanningWorker {
 }
 
 fn serve(mut planner: Planner, shared: &Shared) {
+    let lowered = lower_priority();
+    shared.lock().lowered_priority = lowered;
     loop {
         let request = {
             let mut slots = shared.lock();
