@@ -111,14 +111,18 @@ impl GeometricSource {
             // receding-horizon calls continue each other instead of swinging out anew.
             let left_rad = crate::robot::distance(start, &end);
             let shrink = (left_rad / FULL_SWING_DISTANCE_RAD).min(1.0);
+            let lower = self.arm.lower_limits_rad();
+            let upper = self.arm.upper_limits_rad();
             for swing in DETOUR_SWINGS_RAD {
-                let lower = self.arm.lower_limits_rad();
-                let upper = self.arm.upper_limits_rad();
-                let via: Vec<f64> = (0..2)
-                    .map(|j| {
-                        let middle = 0.5 * (start[j] + end[j]);
+                // Only the shoulder (joint 0) swings; the via stays 0.05 rad inside the limits.
+                let via: Vec<f64> = start
+                    .iter()
+                    .zip(&end)
+                    .zip(lower.iter().zip(&upper))
+                    .enumerate()
+                    .map(|(j, ((s, e), (lo, hi)))| {
                         let offset = if j == 0 { swing * shrink } else { 0.0 };
-                        (middle + offset).clamp(lower[j] + 0.05, upper[j] - 0.05)
+                        (0.5 * (s + e) + offset).clamp(lo + 0.05, hi - 0.05)
                     })
                     .collect();
                 bundles.push(SyntheticBundle {

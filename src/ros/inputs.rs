@@ -171,11 +171,16 @@ impl Inputs {
         let mut non_finite = Vec::new();
         let mut foreign = Vec::new();
         for (name, &value) in msg.names.iter().zip(&msg.positions) {
-            match self.joints.iter().position(|j| j == name) {
-                Some(index) => {
+            let slot = self
+                .joints
+                .iter()
+                .position(|j| j == name)
+                .and_then(|index| self.positions.get_mut(index));
+            match slot {
+                Some(slot) => {
                     ours += 1;
                     if value.is_finite() {
-                        self.positions[index] = Some((value, now));
+                        *slot = Some((value, now));
                     } else {
                         non_finite.push(format!("{name}={value}"));
                     }
