@@ -262,7 +262,8 @@ fn a_shipped_model_reaches_a_goal() {
 #[test]
 #[ignore]
 fn bench_executor_period_while_planning() {
-    let model_param = match trained_model() {
+    let model = trained_model();
+    let model_param = match &model {
         Some(model) => format!("model_path:={}", model.display()),
         None => "model_path:=synthetic".to_string(),
     };
@@ -274,10 +275,13 @@ fn bench_executor_period_while_planning() {
         "bench",
         &[&model_param, "device:=cpu", "replan_rate_hz:=50.0"],
         |mut c| {
-            c["start_rad"] = json!([-0.2, 0.8]);
-            c["scene"] = json!({
-                "goal_m": [-0.3, 0.6], "goal_2_m": [0.6, 0.3], "obstacle": [0.45, 0.45, 0.08]
-            });
+            if model.is_some() {
+                // The `blocked` example scene, and back to a goal near the start.
+                c["start_rad"] = json!([-0.2, 0.8]);
+                c["scene"] = json!({
+                    "goal_m": [-0.3, 0.6], "goal_2_m": [0.6, 0.3], "obstacle": [0.45, 0.45, 0.08]
+                });
+            }
             c["bench_secs"] = json!(secs);
             c
         },

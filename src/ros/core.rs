@@ -36,8 +36,13 @@ pub mod plan_keys {
 
 /// Look-ahead before the first latency is known, seconds.
 const INITIAL_LATENCY_SECS: f64 = 0.3;
-/// Step of the collision check of the remaining trajectory after an obstacle change, seconds.
+/// Step of the collision check of the remaining trajectory after an obstacle change, seconds,
+/// and the most steps (a longer remainder is checked more coarsely; the check is swept).
 const AHEAD_CHECK_STEP_SECS: f64 = 0.01;
+const AHEAD_CHECK_MAX_STEPS: usize = 1000;
+/// At the goal, the end effector may drift this many goal tolerances away before the node
+/// plans again (e.g. the robot was pushed).
+const GOAL_DRIFT_TOLERANCES: f64 = 2.0;
 
 /// Settings of the core (from the node parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,7 +167,8 @@ impl NodeCore {
         }
         let obstacles = self.inputs.obstacles();
         let remaining = self.executor.remaining_secs(now);
-        let steps = ((remaining / AHEAD_CHECK_STEP_SECS).ceil() as usize).clamp(1, 10_000);
+        let steps =
+            ((remaining / AHEAD_CHECK_STEP_SECS).ceil() as usize).clamp(1, AHEAD_CHECK_MAX_STEPS);
         let mut previous: Option<Vec<f64>> = None;
         for k in 0..=steps {
             let t = now + remaining * k as f64 / steps as f64;
@@ -224,13 +230,16 @@ impl NodeCore {
             }
         }
         if let (Some((goal, _)), Some((q, _))) = (self.inputs.goal(), &measured) {
-            if self.plan_current && self.executor.motion(now) == Motion::Holding {
-                let reached = self.arm.end_effector(q);
-                if (reached[0] - goal[0]).hypot(reached[1] - goal[1])
-                    <= self.settings.goal_tolerance_m
-                {
-                    self.goal_reached = true;
-                }
+            let at = self.arm.end_effector(q);
+            let error_m = (at[0] - goal[0]).hypot(at[1] - goal[1]);
+            let tolerance = self.settings.goal_tolerance_m;
+            if self.plan_current
+                && self.executor.motion(now) == Motion::Holding
+                && error_m <= tolerance
+            {
+                self.goal_reached = true;
+            } else if self.goal_reached && error_m > GOAL_DRIFT_TOLERANCES * tolerance {
+                self.goal_reached = false;
             }
         }
         let request = match measured {

@@ -20,6 +20,8 @@ struct Harness {
     /// The simulated robot: follows the commanded state.
     q: Vec<f64>,
     publish_states: bool,
+    /// Added to the measured positions (the robot pushed away from the command).
+    offset: Vec<f64>,
     commands: Vec<(f64, Vec<CommandPoint>)>,
 }
 
@@ -47,6 +49,7 @@ impl Harness {
             now: 0.0,
             q,
             publish_states: true,
+            offset: vec![0.0, 0.0],
             commands: Vec::new(),
         }
     }
@@ -56,7 +59,7 @@ impl Harness {
         if self.publish_states {
             let msg = JointStateIn {
                 names: vec!["shoulder".into(), "elbow".into()],
-                positions: self.q.clone(),
+                positions: self.q.iter().zip(&self.offset).map(|(q, o)| q + o).collect(),
                 velocities_len: 0,
                 efforts_len: 0,
             };
@@ -155,6 +158,14 @@ fn reaches_a_goal_and_stops_replanning() {
     assert!(outcomes >= 2, "receding-horizon replans: {outcomes}");
     h.run(2.0);
     assert_eq!(h.core.stats.outcomes, outcomes, "no replanning at the goal");
+    h.offset = vec![0.003, 0.0];
+    h.run(1.0);
+    assert_eq!(h.core.stats.outcomes, outcomes, "within the drift allowance");
+    h.offset = vec![0.2, 0.0];
+    h.run(1.0);
+    assert!(h.core.stats.outcomes > outcomes, "pushed away: plans again");
+    h.offset = vec![0.0, 0.0];
+    h.run(3.0);
     let diagnostics = h.core.diagnostics("dp", h.now, &Default::default());
     assert_eq!(diagnostics.len(), 3);
     assert!(
