@@ -407,6 +407,7 @@ def scenario_follow(p):
     mode = cfg.get('mode')
     if mode:
         goal2 = scene.get('goal_2_m', goal)
+        requested = time.monotonic()
         p.mode(mode)
         p.goal(*goal2)
         start = time.monotonic()
@@ -415,10 +416,13 @@ def scenario_follow(p):
         p.check(f'reaches the second goal in mode {mode}', ok,
                 f'end effector {p.end_effector()} goal {goal2}')
         p.spin(1.0)
-        values = p.status('planning')['values']
-        p.check('diagnostics: requested mode', values.get('requested_mode') == mode, values)
-        p.check('the mode request is honoured (chosen mode label)',
-                values.get('chosen_mode_label') == mode, values)
+        # Every plan chosen since the request is in the requested mode (a status without a
+        # choice is a failed replan, reported on its own).
+        chosen = [v.get('chosen_mode_label') for (t, a, _, _, v) in p.diagnostic_log
+                  if t > requested and a == 'planning' and v.get('requested_mode') == mode
+                  and v.get('chosen_mode_label') not in (None, 'none')]
+        p.check('the mode request is honoured (every chosen mode label)',
+                chosen and all(label == mode for label in chosen), chosen)
         if mode.endswith('elbow_up') or mode.endswith('elbow_down'):
             up = p.q[1] < 0.0
             p.check('the final configuration is on the requested elbow branch',
@@ -432,7 +436,7 @@ def scenario_follow(p):
     p.check('output rate within 2% of control_rate_hz',
             abs(rate.get('rate_hz', 0.0) - expected) <= 0.02 * expected, rate)
     levels = {a: s['level'] for a, s in p.diagnostics.items()}
-    p.check('diagnostics OK at the end', all(lv == 0 for lv in levels.values()),
+    p.check('no diagnostics error at the end', levels and all(lv < 2 for lv in levels.values()),
             {a: s['message'] for a, s in p.diagnostics.items()})
 
 
