@@ -29,6 +29,7 @@ pub mod model;
 pub mod planning;
 pub mod plot;
 pub mod robot;
+pub mod sample_cli;
 pub mod task;
 pub mod train;
 

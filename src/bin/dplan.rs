@@ -3,6 +3,8 @@
 //! - `dplan generate --config config/data_planar_arm.yaml --out DATA`: expert demonstrations.
 //! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
 //! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
+//! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
+//!   pipeline once, with a figure and a report.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use diffusion_planner::bench::{self, BenchArgs};
+use diffusion_planner::sample_cli::{run_sample, SampleArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
 
@@ -51,6 +54,8 @@ enum Command {
     /// Time the denoiser and a planning call's sampling on this machine (and PyTorch on the
     /// same network when available).
     Bench(BenchArgs),
+    /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
+    Sample(Box<SampleArgs>),
 }
 
 fn main() -> Result<()> {
@@ -65,6 +70,11 @@ fn main() -> Result<()> {
         Command::Generate { config, out } => run_generate(&config, &out),
         Command::Train { config, resume } => run_train(&config, resume),
         Command::Bench(args) => Ok(bench::run(&args).map(|_| ())?),
+        Command::Sample(args) => {
+            let report = run_sample(&args)?;
+            print!("{}", report.summary());
+            Ok(())
+        }
     }
 }
 

@@ -24,6 +24,18 @@ pub enum ConditionTerm {
 }
 
 impl ConditionTerm {
+    /// Every term, in declaration order.
+    pub const ALL: [ConditionTerm; 3] = [
+        ConditionTerm::JointPositions,
+        ConditionTerm::GoalPosition,
+        ConditionTerm::Obstacle,
+    ];
+
+    /// The term with this `model.yaml` name (see [`Self::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     /// Number of values this term adds for an arm with `dof` joints.
     pub fn dim(self, dof: usize) -> usize {
         match self {
@@ -122,5 +134,13 @@ mod tests {
             serde_yaml::from_str("[joint_positions, goal_position, obstacle]").unwrap();
         assert_eq!(names[0].name(), "joint_positions");
         assert_eq!(names.len(), 3);
+        for term in ConditionTerm::ALL {
+            let parsed: ConditionTerm = serde_yaml::from_str(term.name()).unwrap();
+            assert_eq!(
+                (parsed, ConditionTerm::from_name(term.name())),
+                (term, Some(term))
+            );
+        }
+        assert_eq!(ConditionTerm::from_name("q_start"), None);
     }
 }

@@ -7,15 +7,19 @@
 //!   --cluster (valid only)--> modes --select (hysteresis, Mass | Cost)--> chosen path
 //!   --time_parameterize (from the commanded state) + verify--> Plan
 //! ```
-//! [`Planner`] glues the stages and keeps the selection memory between calls.
+//! [`Planner`] glues the stages and keeps the selection memory between calls. Candidates come
+//! from a trained model folder through [`DiffusionSource`], or from a [`SyntheticSource`] in
+//! tests; [`random_model_folder`] writes an untrained model folder for tests.
 
 mod bench;
 mod condition;
 mod config;
+mod diffusion_source;
 mod modes;
 mod observation;
 mod plan;
 mod planner;
+mod random_model;
 mod scoring;
 mod selection;
 mod source;
@@ -28,6 +32,7 @@ mod tests;
 pub use bench::{bench_pipeline, blocked_scene, blocked_scene_source, BenchReport};
 pub use condition::{condition_dim, condition_vector, conditioned_obstacle, ConditionTerm};
 pub use config::PlannerConfig;
+pub use diffusion_source::DiffusionSource;
 pub use modes::{cluster, path_distance_rad, Clustering, Mode};
 pub use observation::{
     CommandedState, ModeRequest, Observation, ObservationError, ObservationInput,
@@ -37,6 +42,7 @@ pub use plan::{hermite, segment_extrema, Plan, PlanPoint};
 pub use planner::{
     CandidateReport, ModeSummary, PathLabeller, PlanError, PlanOutcome, PlanTimings, Planner,
 };
+pub use random_model::{random_model_folder, tiny_model_spec};
 pub use scoring::{
     score_candidate, smoothness_rad2, CandidateScores, CostWeights, RejectReason, ScoringConfig,
 };
