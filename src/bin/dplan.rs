@@ -5,6 +5,8 @@
 //! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
 //! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
 //!   pipeline once, with a figure and a report.
+//! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
+//!   held-out scenes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use diffusion_planner::bench::{self, BenchArgs};
+use diffusion_planner::eval::{self, EvalArgs, EvalProgress};
 use diffusion_planner::sample_cli::{run_sample, SampleArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
@@ -56,6 +59,8 @@ enum Command {
     Bench(BenchArgs),
     /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
     Sample(Box<SampleArgs>),
+    /// Evaluate a model folder on held-out scenes: success, modes, filter, latency.
+    Eval(Box<EvalArgs>),
 }
 
 fn main() -> Result<()> {
@@ -75,7 +80,28 @@ fn main() -> Result<()> {
             print!("{}", report.summary());
             Ok(())
         }
+        Command::Eval(args) => run_eval(&args),
     }
+}
+
+fn run_eval(args: &EvalArgs) -> Result<()> {
+    let scenes = bar(args.scenes as u64, "scenes (expert)");
+    let planning = bar(args.scenes as u64, "scenes (planning)");
+    let report = eval::run_with_progress(args, &mut |p| match p {
+        EvalProgress::Scenes {
+            drawn, feasible, ..
+        } => {
+            scenes.set_position(feasible as u64);
+            scenes.set_message(format!("{drawn} drawn"));
+        }
+        EvalProgress::Planning { done, .. } => {
+            scenes.finish();
+            planning.set_position(done as u64);
+        }
+    })?;
+    planning.finish();
+    print!("{}", report.summary());
+    Ok(())
 }
 
 fn bar(total: u64, unit: &str) -> ProgressBar {
