@@ -24,6 +24,7 @@ pub mod bench;
 pub mod device;
 pub mod diffusion;
 pub mod error;
+pub mod eval;
 pub mod experiments;
 pub mod model;
 pub mod planning;

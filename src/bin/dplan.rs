@@ -5,6 +5,8 @@
 //! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
 //! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
 //!   pipeline once, with a figure and a report.
+//! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
+//!   held-out scenes.
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use diffusion_planner::bench::{self, BenchArgs};
+use diffusion_planner::eval::{self, EvalArgs, EvalProgress};
 use diffusion_planner::sample_cli::{run_sample, SampleArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
@@ -57,6 +60,8 @@ enum Command {
     Bench(BenchArgs),
     /// Run the planning pipeline once on a scene; print a summary, draw a figure, write JSON.
     Sample(Box<SampleArgs>),
+    /// Evaluate a model folder on held-out scenes: success, modes, filter, latency.
+    Eval(Box<EvalArgs>),
     /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
     Modes(diffusion_planner::experiments::ModesArgs),
 }
@@ -78,6 +83,7 @@ fn main() -> Result<()> {
             print!("{}", report.summary());
             Ok(())
         }
+        Command::Eval(args) => run_eval(&args),
         Command::Modes(args) => {
             diffusion_planner::experiments::configure_cpu_threads();
             let report = diffusion_planner::experiments::run(&args).context("dplan modes")?;
@@ -88,6 +94,26 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_eval(args: &EvalArgs) -> Result<()> {
+    let scenes = bar(args.scenes as u64, "scenes (expert)");
+    let planning = bar(args.scenes as u64, "scenes (planning)");
+    let report = eval::run_with_progress(args, &mut |p| match p {
+        EvalProgress::Scenes {
+            drawn, feasible, ..
+        } => {
+            scenes.set_position(feasible as u64);
+            scenes.set_message(format!("{drawn} drawn"));
+        }
+        EvalProgress::Planning { done, .. } => {
+            scenes.finish();
+            planning.set_position(done as u64);
+        }
+    })?;
+    planning.finish();
+    print!("{}", report.summary());
+    Ok(())
 }
 
 fn bar(total: u64, unit: &str) -> ProgressBar {
