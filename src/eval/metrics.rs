@@ -131,11 +131,9 @@ impl SceneOutcome {
 
     /// Every expert mode has a kept candidate with its label.
     pub fn covered(&self) -> bool {
-        self.expert_modes().iter().all(|&m| {
-            self.candidates
-                .iter()
-                .any(|c| c.kept && c.label == Some(m))
-        })
+        self.expert_modes()
+            .iter()
+            .all(|&m| self.candidates.iter().any(|c| c.kept && c.label == Some(m)))
     }
 }
 
@@ -476,7 +474,11 @@ mod tests {
         let (empty, _) = Metrics::compute(&[], &[]);
         assert_eq!(empty.success_rate, 0.0);
         assert_eq!(
-            (empty.mode_coverage, empty.filter_recall, empty.latency_ms_p50),
+            (
+                empty.mode_coverage,
+                empty.filter_recall,
+                empty.latency_ms_p50
+            ),
             (None, None, None)
         );
     }

@@ -76,8 +76,7 @@ use crate::device::DeviceSpec;
 use crate::diffusion::{SamplerKind, SamplerSettings};
 use crate::model::{ModelSpec, MODEL_YAML};
 use crate::planning::{
-    DiffusionSource, ModeRequest, ObservationError, PlanError, PlanOutcome, Planner,
-    PlannerConfig,
+    DiffusionSource, ModeRequest, ObservationError, PlanError, PlanOutcome, Planner, PlannerConfig,
 };
 use crate::robot::{JointPath, PlanarArm};
 use crate::sample_cli::{matching_label_scheme, DEFAULT_DDIM_STEPS, DEFAULT_RECORD_LAST_K};
@@ -85,8 +84,8 @@ use crate::task::generate::DataConfig;
 use crate::task::{GeometricLabeller, LabelScheme, Scene};
 
 pub use metrics::{
-    check_path, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome, MetricCounts,
-    Metrics, PathCheck, RequestOutcome, SceneOutcome, KL_SMOOTHING, SUCCESS_GOAL_TOLERANCE_M,
+    check_path, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome, MetricCounts, Metrics,
+    PathCheck, RequestOutcome, SceneOutcome, KL_SMOOTHING, SUCCESS_GOAL_TOLERANCE_M,
 };
 pub use scenes::{held_out_scenes, ExpertMode, HeldOutScene, HeldOutSet};
 
@@ -579,7 +578,12 @@ impl Evaluator<'_> {
                 let plan_path = plan
                     .resample(PLAN_CHECK_DT_SECS)
                     .ok()
-                    .map(|p| p.points.into_iter().map(|p| p.positions).collect::<Vec<_>>())
+                    .map(|p| {
+                        p.points
+                            .into_iter()
+                            .map(|p| p.positions)
+                            .collect::<Vec<_>>()
+                    })
                     .and_then(|rows| JointPath::from_waypoints(&rows).ok());
                 let plan_check = plan_path.as_ref().map(check);
                 match (path_check, plan_check) {
