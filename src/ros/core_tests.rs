@@ -59,7 +59,12 @@ impl Harness {
         if self.publish_states {
             let msg = JointStateIn {
                 names: vec!["shoulder".into(), "elbow".into()],
-                positions: self.q.iter().zip(&self.offset).map(|(q, o)| q + o).collect(),
+                positions: self
+                    .q
+                    .iter()
+                    .zip(&self.offset)
+                    .map(|(q, o)| q + o)
+                    .collect(),
                 velocities_len: 0,
                 efforts_len: 0,
             };
@@ -160,7 +165,10 @@ fn reaches_a_goal_and_stops_replanning() {
     assert_eq!(h.core.stats.outcomes, outcomes, "no replanning at the goal");
     h.offset = vec![0.003, 0.0];
     h.run(1.0);
-    assert_eq!(h.core.stats.outcomes, outcomes, "within the drift allowance");
+    assert_eq!(
+        h.core.stats.outcomes, outcomes,
+        "within the drift allowance"
+    );
     h.offset = vec![0.2, 0.0];
     h.run(1.0);
     assert!(h.core.stats.outcomes > outcomes, "pushed away: plans again");
