@@ -27,7 +27,7 @@ use super::params::NodeParams;
 use super::problems::Level;
 use super::report::TickStats;
 use super::source::build_planner;
-use super::worker::{start_background_pool, PlanningWorker};
+use super::worker::{request_realtime_priority, start_background_pool, PlanningWorker};
 use crate::robot::CircleObstacle;
 use crate::{Error, Result};
 
@@ -131,6 +131,17 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
         .fully_qualified_name()
         .unwrap_or_else(|_| node_name.clone());
 
+    // Last, so that the threads created above keep their normal or lower priority.
+    let realtime = request_realtime_priority();
+    r2r::log_info!(
+        &logger,
+        "executor thread: {}",
+        if realtime {
+            "real-time scheduling (SCHED_FIFO)"
+        } else {
+            "normal scheduling (real-time priority not permitted)"
+        }
+    );
     let wall_origin = Instant::now();
     let mut ticks = TickStats::default();
     let mut now = 0.0;

@@ -18,6 +18,30 @@ use crate::planning::{Observation, PlanOutcome, Planner};
 /// How much nicer (lower priority) than the rest of the node the planning threads run.
 pub const PLANNER_NICE: i32 = 10;
 
+/// Real-time priority (SCHED_FIFO) the spin thread asks for; low among real-time priorities so
+/// that drivers and controllers at the usual 50 or more come first.
+pub const EXECUTOR_FIFO_PRIORITY: i32 = 20;
+
+/// Puts the calling thread (the spin thread, with the executor's timer) under SCHED_FIFO at
+/// [`EXECUTOR_FIFO_PRIORITY`] when the system allows it (root, CAP_SYS_NICE or an `rtprio`
+/// limit, as ros2_control's controller manager does); threads it creates later inherit it.
+/// Returns whether it worked; otherwise nothing changes.
+pub fn request_realtime_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param {
+            sched_priority: EXECUTOR_FIFO_PRIORITY,
+        };
+        // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is the
+        // calling thread on Linux.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Creates rayon's global pool (the network's CPU threads) from a thread of lower priority, so
 /// that its threads inherit it. Call before anything else uses rayon. Returns whether the
 /// priority was lowered (false when refused, on other systems, or if the thread failed).
