@@ -68,7 +68,14 @@ fn untrained_model_runs_and_fails_the_targets() {
     let report_arg = report_dir.to_string_lossy().into_owned();
     let args = args(
         dir.path(),
-        &["--json", &json_arg, "--report", &report_arg, "--gallery", "2"],
+        &[
+            "--json",
+            &json_arg,
+            "--report",
+            &report_arg,
+            "--gallery",
+            "2",
+        ],
     );
     let report = run(&args).unwrap();
 
@@ -85,7 +92,10 @@ fn untrained_model_runs_and_fails_the_targets() {
     }
     // Coverage and keep rate need multimodal scenes and good candidates: a number or null.
     for key in ["mode_coverage", "filter_keep_rate"] {
-        assert!(value[key].is_null() || value[key].as_f64().is_some(), "{key}");
+        assert!(
+            value[key].is_null() || value[key].as_f64().is_some(),
+            "{key}"
+        );
         if value[key].is_number() {
             in_unit(&value, key);
         }
