@@ -113,8 +113,8 @@ fn chart<'a, 'b>(
         .y_desc(y_desc)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(240, 240, 240))
-        .bold_line_style(RGBColor(222, 222, 222))
+        .max_light_lines(0)
+        .bold_line_style(RGBColor(228, 228, 228))
         .draw()?;
     Ok(chart)
 }
@@ -166,6 +166,50 @@ fn circle_points(center: [f64; 2], radius: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The chart corner whose box (45 % of the width, 35 % of the height) covers the fewest of
+/// `points` (ties: upper left, upper right, lower left, lower right), for the legend.
+fn legend_corner(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let (w, h) = (0.45 * (x.1 - x.0), 0.35 * (y.1 - y.0));
+    let corners = [
+        (SeriesLabelPosition::UpperLeft, x.0, y.1 - h),
+        (SeriesLabelPosition::UpperRight, x.1 - w, y.1 - h),
+        (SeriesLabelPosition::LowerLeft, x.0, y.0),
+        (SeriesLabelPosition::LowerRight, x.1 - w, y.0),
+    ];
+    let covered = |left: f64, bottom: f64| {
+        points
+            .iter()
+            .filter(|p| p.0 >= left && p.0 <= left + w && p.1 >= bottom && p.1 <= bottom + h)
+            .count()
+    };
+    let mut best = (SeriesLabelPosition::UpperLeft, usize::MAX);
+    for (position, left, bottom) in corners {
+        let n = covered(left, bottom);
+        if n < best.1 {
+            best = (position, n);
+        }
+    }
+    best.0
+}
+
+/// Every candidate's curve points, plus `extra` points counted `weight` times each.
+fn crowded_points(
+    report: &SampleReport,
+    map: &dyn Fn(&[f64]) -> (f64, f64),
+    extra: &[(f64, f64)],
+    weight: usize,
+) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = report
+        .candidates
+        .iter()
+        .flat_map(|c| c.path_rad.iter().map(|q| map(q)))
+        .collect();
+    for p in extra {
+        points.extend(std::iter::repeat_n(*p, weight));
+    }
+    points
+}
+
 fn legend_entry(chart: &mut Chart<'_, '_>, label: String, style: ShapeStyle) -> DrawResult {
     chart
         .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
@@ -189,13 +233,8 @@ fn workspace_panel(
     } else {
         (reach, reach * h / w)
     };
-    let mut chart = chart(
-        &area,
-        (base[0] - hx, base[0] + hx),
-        (base[1] - hy, base[1] + hy),
-        "x (m)",
-        "y (m)",
-    )?;
+    let (x_range, y_range) = ((base[0] - hx, base[0] + hx), (base[1] - hy, base[1] + hy));
+    let mut chart = chart(&area, x_range, y_range, "x (m)", "y (m)")?;
 
     let ring = RGBColor(185, 185, 185).stroke_width(1);
     chart.draw_series(std::iter::once(PathElement::new(
@@ -274,9 +313,19 @@ fn workspace_panel(
         legend_entry(&mut chart, format!("chosen #{i}"), BLACK.stroke_width(5))?;
     }
     legend_entry(&mut chart, "arm at start".into(), ARM.stroke_width(7))?;
+    let mut landmarks = start.clone();
+    landmarks.push(goal);
+    landmarks.extend(
+        report
+            .scene
+            .obstacles
+            .iter()
+            .map(|o| (o.center_m[0], o.center_m[1])),
+    );
+    let crowd = crowded_points(report, &ee, &landmarks, report.candidates.len());
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend_corner(&crowd, x_range, y_range))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(160, 160, 160))
         .label_font((FONT, 15))
@@ -298,10 +347,11 @@ fn cspace_panel(
         return Err("the configuration-space panel needs at least 2 joints".into());
     };
     let pad = 0.15;
+    let (x_range, y_range) = ((x0 - pad, x1 + pad), (y0 - pad, y1 + pad));
     let mut chart = chart(
         &area,
-        (x0 - pad, x1 + pad),
-        (y0 - pad, y1 + pad),
+        x_range,
+        y_range,
         &format!("{} (rad)", names.first().map_or("joint 0", String::as_str)),
         &format!("{} (rad)", names.get(1).map_or("joint 1", String::as_str)),
     )?;
@@ -360,18 +410,30 @@ fn cspace_panel(
         .draw_series(std::iter::once(Circle::new(start, 7, ARM.filled())))?
         .label("start")
         .legend(|(x, y)| Circle::new((x + 12, y), 6, ARM.filled()));
-    if let Ok(solutions) = arm.ik_all(report.scene.goal_m) {
+    let goals: Vec<(f64, f64)> = arm
+        .ik_all(report.scene.goal_m)
+        .map(|all| {
+            all.iter()
+                .map(|s| (s.positions_rad[0], s.positions_rad[1]))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !goals.is_empty() {
         chart
-            .draw_series(solutions.iter().map(|s| {
-                let p = (s.positions_rad[0], s.positions_rad[1]);
-                Cross::new(p, 9, BLACK.stroke_width(3))
-            }))?
+            .draw_series(
+                goals
+                    .iter()
+                    .map(|p| Cross::new(*p, 9, BLACK.stroke_width(3))),
+            )?
             .label("goal (IK solutions)")
             .legend(|(x, y)| Cross::new((x + 12, y), 6, BLACK.stroke_width(2)));
     }
+    let mut landmarks = goals;
+    landmarks.push(start);
+    let crowd = crowded_points(report, &joints, &landmarks, report.candidates.len());
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend_corner(&crowd, x_range, y_range))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(160, 160, 160))
         .label_font((FONT, 15))

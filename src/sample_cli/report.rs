@@ -105,6 +105,14 @@ pub(super) struct ReportInputs<'a> {
     pub timings: Option<SampleTimings>,
 }
 
+/// A unit enum's serde name (e.g. `best_by_mass`).
+fn serde_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// The serde tag of a rejection reason (`collision`, `goal_error`, ...).
 pub fn reason_kind(reason: &RejectReason) -> String {
     serde_json::to_value(reason)
@@ -248,8 +256,7 @@ impl SampleReport {
                     out,
                     "chosen #{index} (mode {}, {label}, {}), plan {:.2} s, {} points",
                     self.chosen_mode.map_or("-".into(), |m| m.to_string()),
-                    self.selection
-                        .map_or("-".into(), |r| format!("{r:?}").to_lowercase()),
+                    self.selection.map_or("-".into(), |r| serde_name(&r)),
                     plan.duration_secs(),
                     plan.points.len()
                 );
