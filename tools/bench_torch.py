@@ -12,7 +12,8 @@ Measured on 1 and 2 threads (`torch.set_num_threads`), in `torch.inference_mode(
   plan:        one planning call: K candidates, DDIM steps, no mode request (null label), the
                last 4 predicted x0 kept and their variance computed, p50 / p99 ms;
   plan_guided: the same with a mode request under classifier-free guidance (batch 2K).
-Prints one JSON object on stdout.
+Each measurement stops early (after at least 10 calls) once it has taken 60 s.
+Prints one JSON object on stdout, progress on stderr.
 
 Usage (dplan bench runs it):
     python tools/bench_torch.py --weights W.safetensors --config '{"down_dims": [32, 64, 128], ...}'
@@ -23,6 +24,7 @@ install).
 import argparse
 import json
 import math
+import sys
 import time
 
 import torch
@@ -97,14 +99,19 @@ def percentiles(ms):
     return {"ms_p50": rank(0.5), "ms_p99": rank(0.99)}
 
 
-def time_ms(fn, iterations):
+def time_ms(fn, iterations, budget_s=60.0):
+    """`iterations` timed calls after two warm-up calls, fewer (at least 10) if they take more
+    than `budget_s` in all (a loaded machine can make PyTorch's threads very slow)."""
     for _ in range(2):
         fn()
     out = []
+    begin = time.perf_counter()
     for _ in range(iterations):
         start = time.perf_counter()
         fn()
         out.append((time.perf_counter() - start) * 1e3)
+        if len(out) >= 10 and time.perf_counter() - begin > budget_s:
+            break
     return out
 
 
@@ -157,10 +164,12 @@ def main():
                 t = torch.full((b,), 50, dtype=torch.long)
                 gc = torch.randn((b, cfg["cond_dim"] + cfg["mode_embed_dim"]), generator=g)
                 ms = time_ms(lambda: unet(x, t, global_cond=gc), cfg["forward_iterations"])
-                report["forward"].append({"batch": b, "threads": threads, **percentiles(ms)})
+                report["forward"].append({"batch": b, "threads": threads, "iterations": len(ms), **percentiles(ms)})
+                print(f"torch forward B={b}, {threads} thread(s): {percentiles(ms)['ms_p50']:.3f} ms", file=sys.stderr)
             for key, label in (("plan", None), ("plan_guided", 0)):
                 ms = time_ms(lambda: plan_call(unet, emb, sched, cfg, cond, label, g), cfg["plan_iterations"])
-                report[key].append({"threads": threads, **percentiles(ms)})
+                report[key].append({"threads": threads, "iterations": len(ms), **percentiles(ms)})
+                print(f"torch {key}, {threads} thread(s): {percentiles(ms)['ms_p50']:.1f} ms", file=sys.stderr)
     print(json.dumps(report))
 
 

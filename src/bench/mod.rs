@@ -4,7 +4,7 @@
 //! Measured, for the shipped model's sizes ([`BenchNetwork::shipped`]) with random weights:
 //! - the machine's sgemm peak: a 1024^3 product with the `gemm` crate (what candle uses) on 1
 //!   and 2 threads, and candle's own `matmul` at its default threads;
-//! - one U-Net forward at B = 1 / 32 / 128 on 1 and 2 threads (fused CPU kernels), p50, the
+//! - one U-Net forward at B = 1 / 32 / 64 / 128 on 1 and 2 threads (fused CPU kernels), p50, the
 //!   achieved GFLOP/s (FLOPs counted analytically: convolutions and linear layers, 2 per
 //!   multiply-add, see [`unet_flops_per_sample`]) and the fraction of the same-thread peak;
 //!   also the generic candle ops for comparison;
@@ -30,6 +30,10 @@ use crate::{Error, Result};
 
 pub use torch::TorchReport;
 
+/// Batch sizes of the forward-pass measurements: one sample, a planning call (K), a guided
+/// planning call (2K), a large batch.
+pub const BATCHES: &[usize] = &[1, 32, 64, 128];
+
 /// `dplan bench` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -39,7 +43,7 @@ pub struct BenchArgs {
     /// Timed forward passes per batch size and thread count.
     #[arg(long, default_value_t = 30)]
     pub forward_iterations: usize,
-    /// Timed planning calls (p99 needs about 100).
+    /// Timed planning calls per variant (p99 is the largest but one of 100).
     #[arg(long, default_value_t = 100)]
     pub plan_iterations: usize,
     /// Skip the PyTorch comparison.
@@ -216,6 +220,9 @@ pub struct BenchReport {
     /// One planning call's sampling (K candidates, no mode request), threads by batch size.
     pub plan_latency_ms_p50: f64,
     pub plan_latency_ms_p99: f64,
+    /// The same on one thread.
+    pub plan_1_thread_latency_ms_p50: f64,
+    pub plan_1_thread_latency_ms_p99: f64,
     /// The same with a mode request under classifier-free guidance (batch 2K).
     pub plan_guided_latency_ms_p50: f64,
     pub plan_guided_latency_ms_p99: f64,
@@ -342,10 +349,11 @@ fn run_in(
     let peak1 = sgemm_gflops(1024, 1, 3)?;
     let peak2 = sgemm_gflops(1024, 2, 3)?;
     let candle_peak = candle_matmul_gflops(1024, 3)?;
+    eprintln!("sgemm peak: {peak1:.1} GFLOP/s (1 thread), {peak2:.1} (2); candle {candle_peak:.1}");
 
     let dev = Device::Cpu;
     let mut forward = Vec::new();
-    for batch in [1usize, 32, 128] {
+    for &batch in BATCHES {
         let x = Tensor::randn(0f32, 1.0, (batch, net.horizon, net.unet.action_dim), &dev)?;
         let t = Tensor::full(50u32, batch, &dev)?;
         let c = Tensor::randn(0f32, 1.0, (batch, net.condition_dim()), &dev)?;
@@ -374,6 +382,11 @@ fn run_in(
             })?;
             let gflops = flops_per_sample as f64 * batch as f64 / (ms.p50 * 1e-3) / 1e9;
             let peak = if threads == 1 { peak1 } else { peak2 };
+            eprintln!(
+                "forward B = {batch}, {threads} thread(s): {:.3} ms ({gflops:.1} GFLOP/s); generic \
+                 ops {:.3} ms",
+                ms.p50, generic_ms.p50
+            );
             forward.push(ForwardTiming {
                 batch,
                 threads,
@@ -414,7 +427,23 @@ fn run_in(
         })
     };
     let planned = plan(&denoiser, None, args.plan_iterations)?;
+    eprintln!(
+        "planning call: p50 {:.1} ms, p99 {:.1} ms",
+        planned.p50, planned.p99
+    );
+    let one_thread = with_options(
+        &denoiser,
+        ForwardOptions {
+            kernels: KernelChoice::Auto,
+            cpu_threads: CpuThreads::Fixed(1),
+        },
+    );
+    let planned_1 = plan(&one_thread, None, args.plan_iterations)?;
     let guided = plan(&denoiser, Some(0), args.plan_iterations)?;
+    eprintln!(
+        "guided planning call: p50 {:.1} ms, p99 {:.1} ms",
+        guided.p50, guided.p99
+    );
     let generic = with_options(
         &denoiser,
         ForwardOptions {
@@ -427,6 +456,7 @@ fn run_in(
     let torch = if args.no_torch {
         TorchReport::skipped("--no-torch")
     } else {
+        eprintln!("PyTorch ...");
         torch::run(args, net, weights)
     };
     let torch_plan = torch.best_plan();
@@ -446,6 +476,8 @@ fn run_in(
         forward,
         plan_latency_ms_p50: planned.p50,
         plan_latency_ms_p99: planned.p99,
+        plan_1_thread_latency_ms_p50: planned_1.p50,
+        plan_1_thread_latency_ms_p99: planned_1.p99,
         plan_guided_latency_ms_p50: guided.p50,
         plan_guided_latency_ms_p99: guided.p99,
         plan_generic_latency_ms_p50: planned_generic.p50,
@@ -489,12 +521,14 @@ fn print_report(r: &BenchReport) {
         );
     }
     println!(
-        "planning call (K = {}, DDIM {}): p50 {:.1} ms, p99 {:.1} ms; guided (batch {}) p50 {:.1} \
-         ms, p99 {:.1} ms; generic ops p50 {:.1} ms",
+        "planning call (K = {}, DDIM {}): p50 {:.1} ms, p99 {:.1} ms (1 thread: p50 {:.1}, p99 \
+         {:.1}); guided (batch {}) p50 {:.1} ms, p99 {:.1} ms; generic ops p50 {:.1} ms",
         r.network.candidates,
         r.network.ddim_steps,
         r.plan_latency_ms_p50,
         r.plan_latency_ms_p99,
+        r.plan_1_thread_latency_ms_p50,
+        r.plan_1_thread_latency_ms_p99,
         2 * r.network.candidates,
         r.plan_guided_latency_ms_p50,
         r.plan_guided_latency_ms_p99,

@@ -1,8 +1,10 @@
 //! Runs `tools/bench_torch.py` (PyTorch + LeRobot's U-Net + diffusers' DDIM on the same weights)
 //! and reads its JSON.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -105,25 +107,49 @@ pub(super) fn run(args: &BenchArgs, net: &BenchNetwork, weights: &Path) -> Torch
         "candidates": net.candidates,
         "ddim_steps": net.ddim_steps,
         "guidance_scale": net.guidance_scale,
-        "batches": [1, 32, 128],
+        "batches": super::BATCHES,
         "forward_iterations": args.forward_iterations,
         "plan_iterations": args.plan_iterations,
     });
-    let output = Command::new(&python)
+    let child = Command::new(&python)
         .arg(&script)
         .arg("--weights")
         .arg(weights)
         .arg("--config")
         .arg(config.to_string())
-        .output();
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return TorchReport::failed(&python, format!("cannot run: {e}")),
+    };
+    // Pass the script's progress through, keeping the last lines for an error message.
+    let stderr = child.stderr.take();
+    let relay = std::thread::spawn(move || {
+        let mut tail = VecDeque::new();
+        if let Some(stderr) = stderr {
+            for line in BufReader::new(stderr)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                eprintln!("  {line}");
+                tail.push_back(line);
+                if tail.len() > 3 {
+                    tail.pop_front();
+                }
+            }
+        }
+        tail
+    });
+    let output = child.wait_with_output();
+    let tail = relay.join().unwrap_or_default();
     let output = match output {
         Ok(o) => o,
         Err(e) => return TorchReport::failed(&python, format!("cannot run: {e}")),
     };
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let tail: Vec<String> = tail.into_iter().collect();
         return TorchReport::failed(
             &python,
             format!(

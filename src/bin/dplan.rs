@@ -7,6 +7,7 @@
 //!   pipeline once, with a figure and a report.
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
 //!   held-out scenes.
+//! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,8 @@ enum Command {
     Sample(Box<SampleArgs>),
     /// Evaluate a model folder on held-out scenes: success, modes, filter, latency.
     Eval(Box<EvalArgs>),
+    /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
+    Modes(diffusion_planner::experiments::ModesArgs),
 }
 
 fn main() -> Result<()> {
@@ -81,6 +84,15 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Eval(args) => run_eval(&args),
+        Command::Modes(args) => {
+            diffusion_planner::experiments::configure_cpu_threads();
+            let report = diffusion_planner::experiments::run(&args).context("dplan modes")?;
+            print!(
+                "{}",
+                diffusion_planner::experiments::report::summary(&report)
+            );
+            Ok(())
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::conv::Conv1d;
 use super::cpu::kernels::{self, Film};
 use super::cpu::{Act, CpuSlice, Par};
-use super::ops::{self, Conv1d};
+use super::ops;
 
 /// `Conv1d(k, padding k/2) -> GroupNorm -> Mish`; tensors `block.0.{weight,bias}` (conv) and
 /// `block.1.{weight,bias}` (GroupNorm).
@@ -154,8 +155,9 @@ impl ConditionalResidualBlock1d {
     }
 
     /// The CPU kernels' forward: x (in, B, T) and `mish_cond`, Mish of the condition
-    /// (B, cond_dim) row-major, -> (out, B, T). Same arithmetic as [`Self::forward`].
-    pub(crate) fn forward_cpu(&self, x: &Act, mish_cond: &[f32], par: Par) -> Result<Act> {
+    /// (B, cond_dim) row-major, -> (out, B, T). Same arithmetic as [`Self::forward`]. Takes `x`
+    /// to reuse it as the output buffer when the residual branch is the identity.
+    pub(crate) fn forward_cpu(&self, x: Act, mish_cond: &[f32], par: Par) -> Result<Act> {
         let film = {
             let w = CpuSlice::new(self.cond_encoder.weight(), "cond_encoder weight")?;
             let Some(bias) = self.cond_encoder.bias() else {
@@ -169,14 +171,14 @@ impl ConditionalResidualBlock1d {
         } else {
             Film::Bias(&film)
         };
-        let h = self.conv1.forward_cpu_film(x, film, par)?;
+        let h = self.conv1.forward_cpu_film(&x, film, par)?;
         let h2 = self.conv2.conv.forward_cpu(&h, false, par)?;
         let (mut out, residual_bias) = match &self.residual_conv {
             Some(conv) => (
-                conv.forward_cpu(x, false, par)?,
+                conv.forward_cpu(&x, false, par)?,
                 Some(CpuSlice::new(conv.bias(), "residual_conv bias")?),
             ),
-            None => (x.clone(), None),
+            None => (x, None),
         };
         self.conv2.norm.with_params(self.conv2.conv.bias(), |p| {
             kernels::norm_mish_add(

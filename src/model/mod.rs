@@ -9,6 +9,7 @@
 
 mod blocks;
 mod config;
+mod conv;
 mod cpu;
 mod denoiser;
 mod folder;
@@ -29,3 +30,22 @@ pub use spec::{
     WeightsSpec, ANY_MODE, MODEL_FORMAT_VERSION, MODEL_WEIGHTS, MODEL_YAML,
 };
 pub use unet::{ConditionalUnet1d, UNET_PREFIX};
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// Max |a - b| over all elements.
+    pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+}

@@ -265,21 +265,10 @@ impl CustomOp3 for GroupNormOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ops::{group_norm_generic, unfold_generic};
+    use crate::model::conv::unfold_generic;
+    use crate::model::ops::group_norm_generic;
+    use crate::model::test_util::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     fn var(shape: &[usize], offset: f32) -> Var {
         let t =

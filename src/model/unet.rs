@@ -18,9 +18,10 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 use super::blocks::{BlockSizes, ConditionalResidualBlock1d, Conv1dBlock};
+use super::conv::{Conv1d, Upsample1d};
 use super::cpu::kernels::{self, Par};
 use super::cpu::{self as cpu, Act, CpuSlice, ForwardOptions, KernelChoice};
-use super::ops::{self, Conv1d, Upsample1d};
+use super::ops;
 use super::UnetConfig;
 
 /// The prefix of every U-Net tensor in a model file (LeRobot's `DiffusionPolicy.diffusion.unet`).
@@ -401,8 +402,8 @@ impl ConditionalUnet1d {
         let mut h = Act::from_btd(x.get(), b, t, d);
         let mut skips = Vec::with_capacity(self.down.len());
         for level in &self.down {
-            h = level.resnet.forward_cpu(&h, &cond, par)?;
-            h = level.resnet2.forward_cpu(&h, &cond, par)?;
+            h = level.resnet.forward_cpu(h, &cond, par)?;
+            h = level.resnet2.forward_cpu(h, &cond, par)?;
             if let Some(downsample) = &level.downsample {
                 let next = downsample.forward_cpu(&h, true, par)?;
                 skips.push(std::mem::replace(&mut h, next));
@@ -411,15 +412,15 @@ impl ConditionalUnet1d {
             }
         }
         for block in &self.mid {
-            h = block.forward_cpu(&h, &cond, par)?;
+            h = block.forward_cpu(h, &cond, par)?;
         }
         for level in &self.up {
             let Some(skip) = skips.pop() else {
                 candle_core::bail!("U-Net: missing skip connection");
             };
             h = Act::cat_channels(&h, &skip)?;
-            h = level.resnet.forward_cpu(&h, &cond, par)?;
-            h = level.resnet2.forward_cpu(&h, &cond, par)?;
+            h = level.resnet.forward_cpu(h, &cond, par)?;
+            h = level.resnet2.forward_cpu(h, &cond, par)?;
             h = level.upsample.forward_cpu(&h, par)?;
         }
         let h = self.final_block.forward_cpu(&h, par)?;

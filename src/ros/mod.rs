@@ -1,12 +1,27 @@
-//! The ROS 2 side of the crate. Only the submodules behind feature `ros` use r2r; [`params`]
-//! (the node's parameters, typed and validated) is plain Rust so that parameter files and launch
-//! files are checked by the core tests on machines without ROS.
+//! The ROS 2 side of the crate. Only the submodules behind feature `ros` use r2r ([`node`]:
+//! context and parameters, `convert`: messages, `app`: the spin loop); the node's behaviour
+//! ([`core`]: inputs, planning requests, executor, problems, diagnostics) and its parameters
+//! ([`params`]) are plain Rust, so that they are tested on machines without ROS.
 
+pub mod core;
+pub mod executor;
+pub mod geometric_source;
+pub mod inputs;
 mod param_value;
 pub mod params;
+pub mod problems;
+pub mod report;
+pub mod source;
+pub mod worker;
 
+#[cfg(feature = "ros")]
+mod app;
+#[cfg(feature = "ros")]
+pub mod convert;
 #[cfg(feature = "ros")]
 mod node;
 
+#[cfg(feature = "ros")]
+pub use app::run;
 #[cfg(feature = "ros")]
 pub use node::{create_node, NODE_NAME};

@@ -1,0 +1,429 @@
+//! The node's behaviour without ROS: inputs in, planning requests and trajectory points out.
+//! `src/ros/app.rs` feeds it the messages and the ticks of the control timer, hands requests to
+//! the planning thread and publishes what it returns; tests drive it directly.
+//!
+//! Rules (docs/NODE.md explains them for users):
+//! - Once every joint has a fresh position the executor holds there; it publishes every tick
+//!   from then on (plan, controlled stop or hold).
+//! - A new goal, an obstacle change or a mode request asks for a plan at once; otherwise the
+//!   node replans every `1 / replan_rate_hz` from the commanded state (until the goal is reached).
+//!   A plan starts at the commanded state a look-ahead (expected planning latency) in the future,
+//!   so the executor switches to it without a jump.
+//! - Bad input or a failed planning call stops the robot (braking along its path) and holds;
+//!   planning resumes by itself when the inputs are good again. A failed receding-horizon replan
+//!   while the current plan is still valid for the current inputs only warns.
+
+use super::executor::{AdoptError, CommandPoint, Executor, Motion};
+use super::inputs::{keys, Change, GoalIn, Inputs, JointStateIn, MarkerIn, EVENT_EXPIRY_SECS};
+use super::problems::{Area, Level, Problems};
+use super::report::{Latency, PlanningStats};
+use super::worker::{PlanRequest, PlanResult};
+use crate::planning::{
+    Observation, ObservationError, ObservationInput, ObservationStamps, PlanOutcome,
+};
+use crate::robot::PlanarArm;
+
+/// Problem keys of the planning side.
+pub mod plan_keys {
+    pub const GOAL_BLOCKED: &str = "goal.blocked";
+    pub const START_COLLISION: &str = "obstacles.collision";
+    pub const OBSTACLE_AHEAD: &str = "obstacles.ahead";
+    pub const JOINT_LIMITS: &str = "joint_states.limits";
+    pub const OBSERVATION: &str = "observation";
+    pub const PLANNING: &str = "planning";
+    pub const LATE: &str = "planning.late";
+}
+
+/// Look-ahead before the first latency is known, seconds.
+const INITIAL_LATENCY_SECS: f64 = 0.3;
+/// Step of the collision check of the remaining trajectory after an obstacle change, seconds,
+/// and the most steps (a longer remainder is checked more coarsely; the check is swept).
+const AHEAD_CHECK_STEP_SECS: f64 = 0.01;
+const AHEAD_CHECK_MAX_STEPS: usize = 1000;
+/// At the goal, the end effector may drift this many goal tolerances away before the node
+/// plans again (e.g. the robot was pushed).
+const GOAL_DRIFT_TOLERANCES: f64 = 2.0;
+
+/// Settings of the core (from the node parameters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoreSettings {
+    pub period_secs: f64,
+    pub replan_period_secs: f64,
+    pub goal_tolerance_m: f64,
+}
+
+/// What one control tick produces.
+#[derive(Debug, Clone, Default)]
+pub struct TickOutput {
+    /// The trajectory points to publish (`None` before the first valid joint state).
+    pub command: Option<Vec<CommandPoint>>,
+    /// A planning request for the worker.
+    pub request: Option<PlanRequest>,
+}
+
+/// See the module docs.
+pub struct NodeCore {
+    pub(crate) settings: CoreSettings,
+    pub(crate) arm: PlanarArm,
+    pub(crate) mode_names: Vec<String>,
+    pub(crate) inputs: Inputs,
+    pub(crate) executor: Executor,
+    pub(crate) problems: Problems,
+    next_id: u64,
+    /// Results of requests older than this were made before the latest event: dropped.
+    event_id: u64,
+    replan_now: bool,
+    last_request_secs: Option<f64>,
+    /// The executor follows a plan made for the current inputs.
+    pub(crate) plan_current: bool,
+    pub(crate) goal_reached: bool,
+    state_valid: bool,
+    pub(crate) latency: Latency,
+    pub(crate) stats: PlanningStats,
+}
+
+impl NodeCore {
+    pub fn new(settings: CoreSettings, arm: PlanarArm, inputs: Inputs) -> Self {
+        let executor = Executor::new(settings.period_secs, arm.max_accelerations_rad_s2());
+        NodeCore {
+            settings,
+            mode_names: Vec::new(),
+            arm,
+            inputs,
+            executor,
+            problems: Problems::new(),
+            next_id: 0,
+            event_id: 0,
+            replan_now: false,
+            last_request_secs: None,
+            plan_current: false,
+            goal_reached: false,
+            state_valid: false,
+            latency: Latency::default(),
+            stats: PlanningStats::default(),
+        }
+    }
+
+    /// The model's mode names (validated mode requests).
+    pub fn with_mode_names(mut self, mode_names: Vec<String>) -> Self {
+        self.mode_names = mode_names;
+        self
+    }
+
+    pub fn problems_mut(&mut self) -> &mut Problems {
+        &mut self.problems
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    pub fn inputs(&self) -> &Inputs {
+        &self.inputs
+    }
+
+    pub fn on_joint_state(&mut self, msg: &JointStateIn, now: f64) {
+        self.inputs.on_joint_state(msg, now, &mut self.problems);
+    }
+
+    pub fn on_goal(&mut self, msg: &GoalIn, now: f64) {
+        let change = self.inputs.on_goal(msg, now, &mut self.problems);
+        self.event(change, now);
+    }
+
+    pub fn on_obstacles(&mut self, msg: &[MarkerIn], now: f64) {
+        let change = self.inputs.on_obstacles(msg, now, &mut self.problems);
+        if change == Change::Replan {
+            self.check_ahead(now);
+        }
+        self.event(change, now);
+    }
+
+    pub fn on_mode(&mut self, text: &str, now: f64) {
+        let change = self.inputs.on_mode(text, now, &mut self.problems);
+        self.event(change, now);
+    }
+
+    fn event(&mut self, change: Change, now: f64) {
+        match change {
+            Change::None => return,
+            Change::Stop => {
+                self.executor.stop(now);
+            }
+            Change::Replan => {}
+        }
+        self.replan_now = true;
+        self.plan_current = false;
+        self.goal_reached = false;
+        self.problems.clear(plan_keys::PLANNING);
+    }
+
+    /// After an obstacle change: stops at once when the rest of the current trajectory would hit
+    /// one of the new obstacles (the new plan would come too late).
+    fn check_ahead(&mut self, now: f64) {
+        if self.executor.motion(now) == Motion::Holding {
+            self.problems.clear(plan_keys::OBSTACLE_AHEAD);
+            return;
+        }
+        let obstacles = self.inputs.obstacles();
+        let remaining = self.executor.remaining_secs(now);
+        let steps =
+            ((remaining / AHEAD_CHECK_STEP_SECS).ceil() as usize).clamp(1, AHEAD_CHECK_MAX_STEPS);
+        let mut previous: Option<Vec<f64>> = None;
+        for k in 0..=steps {
+            let t = now + remaining * k as f64 / steps as f64;
+            let Some((q, _)) = self.executor.state_at(t) else {
+                return;
+            };
+            let hit = match &previous {
+                Some(p) => self.arm.swept_collision(p, &q, &obstacles).is_some(),
+                None => self.arm.collision(&q, &obstacles).is_some(),
+            };
+            if hit {
+                self.problems.event(
+                    plan_keys::OBSTACLE_AHEAD,
+                    Area::Planning,
+                    Level::Warn,
+                    format!(
+                        "the current trajectory would hit an obstacle in {:.2} s; stopping",
+                        t - now
+                    ),
+                    now,
+                    EVENT_EXPIRY_SECS,
+                );
+                self.executor.stop(now);
+                return;
+            }
+            previous = Some(q);
+        }
+    }
+
+    fn lookahead_secs(&self) -> f64 {
+        let latency = self.latency.estimate_secs().unwrap_or(INITIAL_LATENCY_SECS);
+        1.5 * latency + 2.0 * self.settings.period_secs
+    }
+
+    /// One control tick at `now` (node clock). `worker_busy`: the planning thread has work.
+    pub fn tick(&mut self, now: f64, worker_busy: bool) -> TickOutput {
+        self.problems.expire(now);
+        let measured = self.inputs.measured(now, &mut self.problems);
+        match &measured {
+            None => {
+                if self.executor.motion(now) != Motion::Holding {
+                    self.executor.stop(now);
+                }
+                self.state_valid = false;
+                self.plan_current = false;
+            }
+            Some((q, _)) => {
+                let regained = !self.state_valid;
+                if !self.executor.is_active()
+                    || (regained && self.executor.motion(now) == Motion::Holding)
+                {
+                    self.executor
+                        .hold_at(self.arm.joint_names(), q.clone(), now);
+                }
+                if regained {
+                    self.state_valid = true;
+                    self.replan_now = true;
+                }
+            }
+        }
+        if let (Some((goal, _)), Some((q, _))) = (self.inputs.goal(), &measured) {
+            let at = self.arm.end_effector(q);
+            let error_m = (at[0] - goal[0]).hypot(at[1] - goal[1]);
+            let tolerance = self.settings.goal_tolerance_m;
+            if self.plan_current
+                && self.executor.motion(now) == Motion::Holding
+                && error_m <= tolerance
+            {
+                self.goal_reached = true;
+            } else if self.goal_reached && error_m > GOAL_DRIFT_TOLERANCES * tolerance {
+                self.goal_reached = false;
+            }
+        }
+        let request = match measured {
+            Some((q, q_secs)) => self.maybe_request(now, q, q_secs, worker_busy),
+            None => None,
+        };
+        TickOutput {
+            command: self.executor.command(now),
+            request,
+        }
+    }
+
+    fn maybe_request(
+        &mut self,
+        now: f64,
+        q: Vec<f64>,
+        q_secs: f64,
+        worker_busy: bool,
+    ) -> Option<PlanRequest> {
+        let (goal_m, goal_secs) = self.inputs.goal()?;
+        if !self.inputs.obstacles_ok() {
+            return None;
+        }
+        let replan_due = !self.goal_reached
+            && self
+                .last_request_secs
+                .is_none_or(|t| now - t >= self.settings.replan_period_secs);
+        if !(self.replan_now || (replan_due && !worker_busy)) {
+            return None;
+        }
+        let lookahead = match self.executor.motion(now) {
+            Motion::Holding => 0.0,
+            _ => self.lookahead_secs(),
+        };
+        let input = ObservationInput {
+            joints: self.arm.joint_names().into_iter().zip(q).collect(),
+            goal_m,
+            obstacles: self.inputs.obstacles(),
+            mode: self.inputs.mode().clone(),
+            stamps: ObservationStamps {
+                joint_state_secs: q_secs,
+                goal_secs,
+                obstacles_secs: self.inputs.obstacles_secs(),
+            },
+            commanded: self.executor.commanded_at(now + lookahead),
+        };
+        self.last_request_secs = Some(now);
+        let event = std::mem::take(&mut self.replan_now);
+        match Observation::new(input, &self.arm, &self.mode_names) {
+            Err(e) => {
+                self.reject_observation(e, now);
+                None
+            }
+            Ok(observation) => {
+                for key in [
+                    plan_keys::GOAL_BLOCKED,
+                    plan_keys::START_COLLISION,
+                    plan_keys::JOINT_LIMITS,
+                    plan_keys::OBSERVATION,
+                ] {
+                    self.problems.clear(key);
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                if event {
+                    self.event_id = id;
+                }
+                Some(PlanRequest {
+                    id,
+                    observation,
+                    requested_secs: now,
+                })
+            }
+        }
+    }
+
+    /// A refused observation: report under the input it blames and hold. A goal that can never
+    /// be reached is dropped (a new goal is needed); the others are retried at the replan rate.
+    fn reject_observation(&mut self, e: ObservationError, now: f64) {
+        use ObservationError as E;
+        let (key, drop_goal) = match &e {
+            E::GoalOutOfReach { .. } | E::GoalOutsideJointLimits { .. } => (keys::GOAL, true),
+            E::NonFinite { field, .. } if field.starts_with("goal") => (keys::GOAL, true),
+            E::GoalInsideObstacle { .. } => (plan_keys::GOAL_BLOCKED, false),
+            E::StartInCollision { .. } | E::InvalidObstacle { .. } => {
+                (plan_keys::START_COLLISION, false)
+            }
+            E::JointOutsideLimits { .. } => (plan_keys::JOINT_LIMITS, false),
+            E::UnknownMode { .. } => (keys::MODE, false),
+            _ => (plan_keys::OBSERVATION, false),
+        };
+        let text = if drop_goal {
+            format!("goal rejected: {e}; holding until a new goal")
+        } else {
+            format!("{e}; holding")
+        };
+        self.problems
+            .condition(key, Area::Inputs, Level::Error, text, now);
+        if drop_goal {
+            self.inputs.clear_goal();
+        }
+        self.executor.stop(now);
+        self.plan_current = false;
+    }
+
+    /// Takes a planning result at `now`; returns the outcome (for the candidate markers) unless
+    /// the call failed or was superseded by a newer event.
+    pub fn on_result(&mut self, result: PlanResult, now: f64) -> Option<PlanOutcome> {
+        self.latency
+            .record(now - result.requested_secs, result.wall_secs);
+        if result.id < self.event_id {
+            self.stats.superseded += 1;
+            return None;
+        }
+        let outcome = match result.outcome {
+            Err(failure) => {
+                self.stats.failed += 1;
+                self.planning_failed(failure.to_string(), None, now);
+                return None;
+            }
+            Ok(outcome) => outcome,
+        };
+        self.stats.record(&outcome, self.inputs.mode());
+        match &outcome.plan {
+            None => {
+                self.stats.no_plan += 1;
+                let detail = format!(
+                    "{} candidates: {}",
+                    outcome.candidates.len(),
+                    self.stats.rejection_summary()
+                );
+                self.planning_failed("no valid candidate".into(), Some(detail), now);
+            }
+            Some(plan) => match self.executor.adopt(plan.clone(), now) {
+                Ok(()) => {
+                    self.problems.clear(plan_keys::PLANNING);
+                    self.plan_current = true;
+                }
+                Err(e @ (AdoptError::Late { .. } | AdoptError::Discontinuous { .. })) => {
+                    self.stats.late += 1;
+                    self.problems.event(
+                        plan_keys::LATE,
+                        Area::Planning,
+                        Level::Warn,
+                        e.to_string(),
+                        now,
+                        EVENT_EXPIRY_SECS,
+                    );
+                    self.replan_now = true;
+                }
+                Err(e) => self.planning_failed(e.to_string(), None, now),
+            },
+        }
+        Some(outcome)
+    }
+
+    /// A planning call without a plan: `headline` is logged once, `detail` (e.g. rejection
+    /// counts) only reported.
+    fn planning_failed(&mut self, headline: String, detail: Option<String>, now: f64) {
+        let detail = detail.unwrap_or_default();
+        if self.plan_current && self.executor.motion(now) == Motion::Following {
+            self.problems.event(
+                plan_keys::PLANNING,
+                Area::Planning,
+                Level::Warn,
+                format!("replanning failed: {headline}; continuing the current plan"),
+                now,
+                EVENT_EXPIRY_SECS,
+            );
+        } else {
+            self.problems.condition_detailed(
+                plan_keys::PLANNING,
+                Area::Planning,
+                Level::Error,
+                format!("{headline}; holding"),
+                detail,
+                now,
+            );
+            self.executor.stop(now);
+            self.plan_current = false;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

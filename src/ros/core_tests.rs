@@ -1,0 +1,379 @@
+//! Tests of the node's behaviour without ROS: a simulated robot that follows the commanded
+//! state exactly, planning with the geometric source and a simulated latency.
+
+use super::*;
+use crate::planning::{CandidateSource, Planner, PlannerConfig};
+use crate::ros::geometric_source::GeometricSource;
+use crate::ros::inputs::marker;
+use crate::ros::worker::PlanFailure;
+use crate::task::{GeometricLabeller, LabelScheme};
+
+const PERIOD: f64 = 0.02;
+
+struct Harness {
+    core: NodeCore,
+    planner: Planner,
+    /// (deliver at this time, result), in order.
+    in_flight: Vec<(f64, PlanResult)>,
+    latency_secs: f64,
+    now: f64,
+    /// The simulated robot: follows the commanded state.
+    q: Vec<f64>,
+    publish_states: bool,
+    /// Added to the measured positions (the robot pushed away from the command).
+    offset: Vec<f64>,
+    commands: Vec<(f64, Vec<CommandPoint>)>,
+}
+
+impl Harness {
+    fn new(q: Vec<f64>, latency_secs: f64) -> Self {
+        let source = GeometricSource::reference().unwrap();
+        let arm = source.arm().clone();
+        let names = source.mode_names().to_vec();
+        let planner = Planner::new(arm.clone(), Box::new(source), PlannerConfig::default())
+            .unwrap()
+            .with_labeller(Box::new(GeometricLabeller {
+                scheme: LabelScheme::Elbow,
+            }));
+        let inputs = Inputs::new(arm.joint_names(), "base_link", 0.5, vec![], names.clone());
+        let settings = CoreSettings {
+            period_secs: PERIOD,
+            replan_period_secs: 0.5,
+            goal_tolerance_m: 0.02,
+        };
+        Harness {
+            core: NodeCore::new(settings, arm, inputs).with_mode_names(names),
+            planner,
+            in_flight: Vec::new(),
+            latency_secs,
+            now: 0.0,
+            q,
+            publish_states: true,
+            offset: vec![0.0, 0.0],
+            commands: Vec::new(),
+        }
+    }
+
+    fn step(&mut self) {
+        self.now += PERIOD;
+        if self.publish_states {
+            let msg = JointStateIn {
+                names: vec!["shoulder".into(), "elbow".into()],
+                positions: self
+                    .q
+                    .iter()
+                    .zip(&self.offset)
+                    .map(|(q, o)| q + o)
+                    .collect(),
+                velocities_len: 0,
+                efforts_len: 0,
+            };
+            self.core.on_joint_state(&msg, self.now);
+        }
+        while self
+            .in_flight
+            .first()
+            .is_some_and(|(at, _)| *at <= self.now + 1e-9)
+        {
+            let (_, result) = self.in_flight.remove(0);
+            self.core.on_result(result, self.now);
+        }
+        let out = self.core.tick(self.now, !self.in_flight.is_empty());
+        if let Some(request) = out.request {
+            let outcome = self
+                .planner
+                .plan(&request.observation)
+                .map_err(|e| PlanFailure::Error(e.to_string()));
+            self.in_flight.push((
+                self.now + self.latency_secs,
+                PlanResult {
+                    id: request.id,
+                    requested_secs: request.requested_secs,
+                    wall_secs: 0.001,
+                    outcome,
+                },
+            ));
+        }
+        if let Some(points) = out.command {
+            self.commands.push((self.now, points));
+        }
+        if let Some((q, _)) = self.core.executor().state_at(self.now) {
+            self.q = q;
+        }
+    }
+
+    fn run(&mut self, secs: f64) {
+        let steps = (secs / PERIOD).round() as usize;
+        for _ in 0..steps {
+            let before = self.q.clone();
+            self.step();
+            let moved = before
+                .iter()
+                .zip(&self.q)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                moved <= 1.5 * PERIOD * 1.05 + 1e-9,
+                "jump of {moved} rad at {}",
+                self.now
+            );
+        }
+    }
+
+    fn goal(&mut self, x: f64, y: f64) {
+        let goal = GoalIn {
+            frame_id: "base_link".into(),
+            position_m: [x, y, 0.0],
+        };
+        self.core.on_goal(&goal, self.now);
+    }
+
+    fn end_effector_error(&self, goal: [f64; 2]) -> f64 {
+        let p = self.core.arm.end_effector(&self.q);
+        (p[0] - goal[0]).hypot(p[1] - goal[1])
+    }
+
+    fn problem(&self, key: &str) -> Option<String> {
+        self.core.problems.get(key).map(|p| p.text.clone())
+    }
+}
+
+fn check_rules(points: &[CommandPoint]) {
+    assert!(points[0].time_from_start_secs >= PERIOD - 1e-12);
+    for pair in points.windows(2) {
+        assert!(pair[1].time_from_start_secs > pair[0].time_from_start_secs);
+    }
+    assert!(points.last().unwrap().velocities.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn reaches_a_goal_and_stops_replanning() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
+    h.run(0.2);
+    assert_eq!(h.commands.len(), 10, "holds from the first joint state on");
+    assert!(h.core.executor().motion(h.now) == Motion::Holding);
+    h.goal(0.2, 0.6);
+    h.run(6.0);
+    assert!(h.core.goal_reached, "{:?}", h.core.problems);
+    assert!(h.end_effector_error([0.2, 0.6]) < 0.02);
+    for (_, points) in &h.commands {
+        check_rules(points);
+    }
+    let outcomes = h.core.stats.outcomes;
+    assert!(outcomes >= 2, "receding-horizon replans: {outcomes}");
+    h.run(2.0);
+    assert_eq!(h.core.stats.outcomes, outcomes, "no replanning at the goal");
+    h.offset = vec![0.003, 0.0];
+    h.run(1.0);
+    assert_eq!(
+        h.core.stats.outcomes, outcomes,
+        "within the drift allowance"
+    );
+    h.offset = vec![0.2, 0.0];
+    h.run(1.0);
+    assert!(h.core.stats.outcomes > outcomes, "pushed away: plans again");
+    h.offset = vec![0.0, 0.0];
+    h.run(3.0);
+    let diagnostics = h.core.diagnostics("dp", h.now, &Default::default());
+    assert_eq!(diagnostics.len(), 3);
+    assert!(
+        diagnostics.iter().all(|s| s.level == Level::Ok),
+        "{diagnostics:?}"
+    );
+    assert_eq!(diagnostics[2].message, "goal reached");
+}
+
+#[test]
+fn goes_around_an_obstacle_and_honours_a_mode_request() {
+    let mut h = Harness::new(vec![-0.3, 0.6], 0.05);
+    let obstacle = MarkerIn {
+        ns: "o".into(),
+        id: 0,
+        kind: marker::CYLINDER,
+        action: marker::ADD,
+        frame_id: "base_link".into(),
+        position_m: [0.6, 0.6, 0.0],
+        scale_m: [0.16, 0.16, 1.0],
+    };
+    h.core.on_obstacles(&[obstacle], 0.0);
+    h.run(0.1);
+    h.goal(0.1, 0.6);
+    h.run(0.2);
+    let first = h.core.stats.last.clone().unwrap();
+    assert!(
+        first.kept < first.candidates,
+        "the straight way is blocked: {first:?}"
+    );
+    h.run(10.0);
+    assert!(h.end_effector_error([0.1, 0.6]) < 0.02);
+    assert!(h.core.goal_reached);
+    assert!(h.q[1] > 0.0, "elbow down: {:?}", h.q);
+    h.core.on_mode("elbow_up", h.now);
+    h.goal(0.2, 0.8);
+    h.run(0.2);
+    let last = h.core.stats.last.clone().unwrap();
+    assert_eq!(last.chosen_label.as_deref(), Some("elbow_up"));
+    assert_eq!(last.requested_mode, "elbow_up");
+    h.run(8.0);
+    assert!(
+        h.end_effector_error([0.2, 0.8]) < 0.02,
+        "{:?}",
+        h.core.problems
+    );
+    assert!(h.q[1] < 0.0, "ends elbow up: {:?}", h.q);
+    let last = h.core.stats.last.clone().unwrap();
+    assert_eq!(
+        last.chosen_label.as_deref(),
+        Some("elbow_up"),
+        "replans stay in the mode"
+    );
+}
+
+#[test]
+fn stale_joint_states_stop_the_robot_and_planning_resumes_after() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.05);
+    h.run(0.1);
+    h.goal(-0.3, 0.6);
+    h.run(0.4);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Following);
+    h.publish_states = false;
+    h.run(0.6);
+    assert!(h.problem(keys::JS_STALE).unwrap().contains("shoulder"));
+    assert_ne!(h.core.executor().motion(h.now), Motion::Following);
+    h.run(1.0);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Holding);
+    let held = h.q.clone();
+    h.run(0.5);
+    assert_eq!(h.q, held);
+    h.publish_states = true;
+    h.run(6.0);
+    assert!(h.problem(keys::JS_STALE).is_none());
+    assert!(h.end_effector_error([-0.3, 0.6]) < 0.02, "resumed");
+}
+
+#[test]
+fn bad_goals_and_covering_obstacles_hold_with_an_error() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.05);
+    h.run(0.1);
+    h.goal(3.0, 0.0);
+    h.run(0.2);
+    assert!(h
+        .problem(keys::GOAL)
+        .unwrap()
+        .contains("outside the reachable workspace"));
+    assert_eq!(
+        h.core.inputs().goal(),
+        None,
+        "an unreachable goal is dropped"
+    );
+    assert_eq!(h.core.problems.level(Area::Inputs), Level::Error);
+    h.goal(0.2, 0.6);
+    h.run(0.1);
+    assert!(h.problem(keys::GOAL).is_none());
+    let covering = MarkerIn {
+        ns: "o".into(),
+        id: 0,
+        kind: marker::SPHERE,
+        action: marker::ADD,
+        frame_id: "base_link".into(),
+        position_m: [0.0, 0.0, 0.0],
+        scale_m: [0.6, 0.6, 0.6],
+    };
+    h.core.on_obstacles(std::slice::from_ref(&covering), h.now);
+    h.run(0.3);
+    assert!(h
+        .problem(plan_keys::START_COLLISION)
+        .unwrap()
+        .contains("start configuration collides"));
+    h.run(1.0);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Holding);
+    let away = MarkerIn {
+        position_m: [-0.7, -0.5, 0.0],
+        scale_m: [0.1, 0.1, 0.1],
+        ..covering
+    };
+    h.core.on_obstacles(&[away], h.now);
+    h.run(6.0);
+    assert!(h.problem(plan_keys::START_COLLISION).is_none());
+    assert!(h.end_effector_error([0.2, 0.6]) < 0.02);
+    let goal_inside = MarkerIn {
+        ns: "o".into(),
+        id: 1,
+        kind: marker::SPHERE,
+        action: marker::ADD,
+        frame_id: "base_link".into(),
+        position_m: [-0.4, 0.5, 0.0],
+        scale_m: [0.1, 0.1, 0.1],
+    };
+    h.core.on_obstacles(&[goal_inside], h.now);
+    h.goal(-0.4, 0.5);
+    h.run(0.2);
+    assert!(h
+        .problem(plan_keys::GOAL_BLOCKED)
+        .unwrap()
+        .contains("inside obstacles"));
+    assert!(
+        h.core.inputs().goal().is_some(),
+        "kept: the obstacle may move away"
+    );
+}
+
+#[test]
+fn failed_planning_holds_and_superseded_results_are_dropped() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.3);
+    h.run(0.1);
+    h.goal(0.2, 0.6);
+    h.run(0.04);
+    assert_eq!(h.in_flight.len(), 1);
+    // A newer goal supersedes the request in flight.
+    h.goal(-0.2, 0.6);
+    h.run(0.4);
+    assert_eq!(h.core.stats.superseded, 1);
+    // A failure for the current request: error, hold.
+    h.run(0.3);
+    let id = h.core.next_id;
+    h.in_flight.clear();
+    let failure = PlanResult {
+        id,
+        requested_secs: h.now,
+        wall_secs: 0.01,
+        outcome: Err(PlanFailure::Panic("boom".into())),
+    };
+    h.core.event(Change::Replan, h.now);
+    h.core.event_id = id;
+    h.core.on_result(failure, h.now);
+    let text = h.problem(plan_keys::PLANNING).unwrap();
+    assert!(text.contains("planning panicked: boom"), "{text}");
+    assert_eq!(h.core.problems.level(Area::Planning), Level::Error);
+    assert_ne!(h.core.executor().motion(h.now + 2.0), Motion::Following);
+    h.run(6.0);
+    assert!(
+        h.problem(plan_keys::PLANNING).is_none(),
+        "recovered by replanning"
+    );
+    assert!(h.end_effector_error([-0.2, 0.6]) < 0.02);
+}
+
+#[test]
+fn an_obstacle_on_the_current_trajectory_stops_at_once() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.3);
+    h.run(0.1);
+    h.goal(-0.3, 0.6);
+    h.run(0.6);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Following);
+    let remaining = h.core.executor().remaining_secs(h.now);
+    let (q_mid, _) = h.core.executor().state_at(h.now + 0.5 * remaining).unwrap();
+    let ahead = h.core.arm.end_effector(&q_mid);
+    let blocker = MarkerIn {
+        ns: "o".into(),
+        id: 0,
+        kind: marker::SPHERE,
+        action: marker::ADD,
+        frame_id: "base_link".into(),
+        position_m: [ahead[0], ahead[1], 0.0],
+        scale_m: [0.04, 0.04, 0.04],
+    };
+    h.core.on_obstacles(&[blocker], h.now);
+    assert!(h.problem(plan_keys::OBSTACLE_AHEAD).is_some());
+    assert_eq!(h.core.executor().motion(h.now), Motion::Stopping);
+}

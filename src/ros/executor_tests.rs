@@ -1,0 +1,250 @@
+//! Tests of the executor: controller rules of every command, stitching, stops.
+
+use super::*;
+
+const PERIOD: f64 = 0.02;
+
+fn names() -> Vec<String> {
+    vec!["shoulder".into(), "elbow".into()]
+}
+
+fn point(t: f64, p: [f64; 2], v: [f64; 2]) -> PlanPoint {
+    PlanPoint {
+        time_from_start_secs: t,
+        positions: p.to_vec(),
+        velocities: v.to_vec(),
+    }
+}
+
+/// Rest to rest from `from` over 2 s, moving (0.5, -0.25) rad.
+fn plan_from(from: [f64; 2], start_secs: f64) -> Plan {
+    Plan {
+        joint_names: names(),
+        start_stamp_secs: start_secs,
+        points: vec![
+            point(0.0, from, [0.0, 0.0]),
+            point(1.0, [from[0] + 0.25, from[1] - 0.125], [0.4, -0.2]),
+            point(2.0, [from[0] + 0.5, from[1] - 0.25], [0.0, 0.0]),
+        ],
+    }
+}
+
+fn executor() -> Executor {
+    Executor::new(PERIOD, vec![3.0, 3.0])
+}
+
+/// The controller's rules (reference/ros-conventions.md §1) plus ours.
+fn check_rules(points: &[CommandPoint]) {
+    assert!(!points.is_empty());
+    assert!(
+        points[0].time_from_start_secs >= PERIOD - 1e-12,
+        "first point one period ahead"
+    );
+    for pair in points.windows(2) {
+        assert!(pair[1].time_from_start_secs > pair[0].time_from_start_secs);
+    }
+    for p in points {
+        assert_eq!(p.positions.len(), 2);
+        assert_eq!(p.velocities.len(), 2);
+        assert!(p
+            .positions
+            .iter()
+            .chain(&p.velocities)
+            .all(|v| v.is_finite()));
+    }
+    assert!(points.last().unwrap().velocities.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn holds_with_one_point_one_period_ahead() {
+    let mut e = executor();
+    assert!(e.command(0.0).is_none(), "nothing before the first state");
+    e.hold_at(names(), vec![0.1, 0.2], 5.0);
+    let points = e.command(5.3).unwrap();
+    check_rules(&points);
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].time_from_start_secs, PERIOD);
+    assert_eq!(points[0].positions, vec![0.1, 0.2]);
+    assert_eq!(e.motion(5.3), Motion::Holding);
+}
+
+#[test]
+fn a_plan_from_rest_that_arrives_late_starts_now() {
+    let mut e = executor();
+    e.hold_at(names(), vec![0.1, 0.2], 0.0);
+    // Requested at t = 1.0 (start stamp), adopted at 1.3: the robot was at rest, no jump.
+    e.adopt(plan_from([0.1, 0.2], 1.0), 1.3).unwrap();
+    assert_eq!(e.active_plan().unwrap().start_stamp_secs, 1.3);
+    assert_eq!(e.motion(1.3), Motion::Following);
+    let points = e.command(1.3).unwrap();
+    check_rules(&points);
+    let reference = plan_from([0.1, 0.2], 1.3);
+    for p in &points {
+        let (q, v) = reference.state_at(p.time_from_start_secs);
+        assert!(max_abs_diff(&q, &p.positions) < 1e-12);
+        if p.time_from_start_secs < 2.0 {
+            assert!(max_abs_diff(&v, &p.velocities) < 1e-12);
+        }
+    }
+    assert!((points.last().unwrap().time_from_start_secs - 2.0).abs() < 1e-9);
+    assert!(max_abs_diff(&points.last().unwrap().positions, &[0.6, -0.05]) < 1e-12);
+    // Midway: the rest of the plan, first point one period ahead.
+    let later = e.command(2.3 + 0.005).unwrap();
+    check_rules(&later);
+    assert!((later.last().unwrap().time_from_start_secs - 0.995).abs() < 1e-9);
+    // After the end: hold at the last point.
+    let done = e.command(10.0).unwrap();
+    assert_eq!(done.len(), 1);
+    assert!(max_abs_diff(&done[0].positions, &[0.6, -0.05]) < 1e-12);
+    assert_eq!(e.motion(10.0), Motion::Holding);
+}
+
+#[test]
+fn a_plan_stitched_ahead_takes_over_without_a_jump() {
+    let mut e = executor();
+    e.hold_at(names(), vec![0.0, 0.0], 0.0);
+    e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
+    // Replan at t = 0.5 for a switch at t = 0.8 from the commanded state there.
+    let commanded = e.commanded_at(0.8).unwrap();
+    let (q, v) = (
+        commanded.positions_rad.clone(),
+        commanded.velocities_rad_s.clone(),
+    );
+    let new = Plan {
+        joint_names: names(),
+        start_stamp_secs: 0.8,
+        points: vec![
+            PlanPoint {
+                time_from_start_secs: 0.0,
+                positions: q.clone(),
+                velocities: v.clone(),
+            },
+            point(1.5, [q[0] - 0.3, q[1] + 0.3], [0.0, 0.0]),
+        ],
+    };
+    let before: Vec<_> = (0..40)
+        .map(|k| e.state_at(0.5 + k as f64 * 0.0075))
+        .collect();
+    e.adopt(new.clone(), 0.6).unwrap();
+    // Until the switch, the old plan; after it, the new one.
+    for (k, old) in before.iter().enumerate() {
+        let t = 0.5 + k as f64 * 0.0075;
+        if (0.6..=0.8).contains(&t) {
+            let now = e.state_at(t).unwrap();
+            let old = old.as_ref().unwrap();
+            assert!(max_abs_diff(&now.0, &old.0) < 1e-12, "t={t}");
+        }
+    }
+    for t in [0.8, 0.9, 1.5, 2.3, 3.0] {
+        let (q_new, _) = new.state_at(t - 0.8);
+        assert!(
+            max_abs_diff(&e.state_at(t).unwrap().0, &q_new) < 1e-12,
+            "t={t}"
+        );
+    }
+    check_rules(&e.command(0.6).unwrap());
+}
+
+#[test]
+fn late_or_discontinuous_plans_are_refused_while_moving() {
+    let mut e = executor();
+    e.hold_at(names(), vec![0.0, 0.0], 0.0);
+    e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
+    let commanded = e.commanded_at(0.5).unwrap();
+    let late = Plan {
+        joint_names: names(),
+        start_stamp_secs: 0.5,
+        points: vec![
+            PlanPoint {
+                time_from_start_secs: 0.0,
+                positions: commanded.positions_rad.clone(),
+                velocities: commanded.velocities_rad_s.clone(),
+            },
+            point(1.0, [0.0, 0.0], [0.0, 0.0]),
+        ],
+    };
+    let err = e.adopt(late.clone(), 0.7).unwrap_err();
+    assert!(matches!(err, AdoptError::Late { late_by_secs } if (late_by_secs - 0.2).abs() < 1e-9));
+    let mut shifted = late;
+    shifted.start_stamp_secs = 0.9;
+    assert!(matches!(
+        e.adopt(shifted, 0.7).unwrap_err(),
+        AdoptError::Discontinuous { .. }
+    ));
+    let mut bad = plan_from([0.0, 0.0], 1.0);
+    bad.points[2].velocities = vec![0.1, 0.0];
+    assert!(matches!(
+        e.adopt(bad, 0.7).unwrap_err(),
+        AdoptError::Invalid(_)
+    ));
+}
+
+#[test]
+fn stop_brakes_along_the_path_within_the_limits() {
+    let mut e = executor();
+    e.hold_at(names(), vec![0.0, 0.0], 0.0);
+    e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
+    let original = plan_from([0.0, 0.0], 0.0);
+    let (q0, v0) = e.state_at(1.0).unwrap();
+    assert!(e.stop(1.0));
+    assert!(!e.stop(1.01), "stopping twice changes nothing");
+    assert_eq!(e.motion(1.01), Motion::Stopping);
+    let (q, v) = e.state_at(1.0).unwrap();
+    assert!(
+        max_abs_diff(&q, &q0) < 1e-12 && max_abs_diff(&v, &v0) < 1e-12,
+        "no jump"
+    );
+    // Along the path: every position equals the plan's at some later time.
+    let stop = e.active_plan().unwrap().clone();
+    let end = stop.duration_secs();
+    let mut previous_v = v0.clone();
+    let dt = 0.001;
+    let mut t = 0.0;
+    while t < end {
+        let (q, v) = stop.state_at(t);
+        let on_path = (0..=2000).any(|k| {
+            let s = 1.0 + k as f64 * 0.0005;
+            max_abs_diff(&original.state_at(s).0, &q) < 2e-4
+        });
+        assert!(on_path, "t={t} q={q:?}");
+        for j in 0..2 {
+            let accel = (v[j] - previous_v[j]) / dt;
+            assert!(accel.abs() <= 1.5 * 3.0 + 0.2, "t={t} joint {j}: {accel}");
+        }
+        previous_v = v;
+        t += dt;
+    }
+    let (_, v_end) = stop.state_at(end);
+    assert!(v_end.iter().all(|&x| x == 0.0));
+    assert_eq!(e.motion(1.0 + end + 0.01), Motion::Holding);
+    check_rules(&e.command(1.05).unwrap());
+}
+
+#[test]
+fn stop_at_rest_holds_in_place() {
+    let mut e = executor();
+    e.hold_at(names(), vec![0.3, 0.3], 0.0);
+    assert!(!e.stop(0.5), "a hold is already a stop");
+    e.adopt(plan_from([0.3, 0.3], 1.0), 1.0).unwrap();
+    assert!(e.stop(0.99), "before the plan starts: hold");
+    assert_eq!(e.command(0.99).unwrap()[0].positions, vec![0.3, 0.3]);
+    assert_eq!(e.motion(5.0), Motion::Holding);
+}
+
+#[test]
+fn long_remainders_are_sampled_more_coarsely() {
+    let mut e = executor();
+    let long = Plan {
+        joint_names: names(),
+        start_stamp_secs: 0.0,
+        points: vec![
+            point(0.0, [0.0, 0.0], [0.0, 0.0]),
+            point(100.0, [1.0, 1.0], [0.0, 0.0]),
+        ],
+    };
+    e.adopt(long, 0.0).unwrap();
+    let points = e.command(0.0).unwrap();
+    check_rules(&points);
+    assert!(points.len() <= MAX_POINTS + 1, "{}", points.len());
+    assert!((points.last().unwrap().time_from_start_secs - 100.0).abs() < 1e-9);
+}
