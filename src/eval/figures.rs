@@ -236,6 +236,8 @@ fn mode_histogram(path: &Path, h: &ModeHistogram) -> DrawResult {
             }
         })
         .y_desc("share")
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .light_line_style(RGBColor(242, 242, 242))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -302,6 +304,14 @@ fn loss_curve(path: &Path, points: &[(f64, f64)], title: &str) -> DrawResult {
         .configure_mesh()
         .x_desc("optimiser step")
         .y_desc("training loss (log)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| {
+            if *y >= 0.01 {
+                format!("{y:.2}")
+            } else {
+                format!("{y:.0e}")
+            }
+        })
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .light_line_style(RGBColor(240, 240, 240))

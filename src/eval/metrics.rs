@@ -68,7 +68,7 @@ pub fn check_path(
 }
 
 /// One candidate of an unconditioned planning call.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CandidateOutcome {
     /// Geometric label index (in the model's mode names); `None` when undefined.
     pub label: Option<usize>,
@@ -76,6 +76,10 @@ pub struct CandidateOutcome {
     pub kept: bool,
     /// Ground truth: [`PathCheck::good`] of the path as the planner scored it.
     pub good: bool,
+    /// The sampler's x̂0 variance (the hallucination score).
+    pub x0_variance: f64,
+    /// The kinds of the planner's rejection reasons (e.g. `collision`), empty when kept.
+    pub reasons: Vec<&'static str>,
 }
 
 /// What happened to the planner's choice in one scene.
@@ -174,6 +178,40 @@ pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// The probability that a random bad candidate has a higher x̂0 variance than a random good
+/// one (ties count half): the area under the ROC curve of the hallucination score as a
+/// detector of bad candidates, independent of any threshold (0.5: no better than chance).
+/// `None` without both kinds (or with non-finite scores only).
+pub fn hallucination_auroc<'a>(
+    candidates: impl IntoIterator<Item = &'a CandidateOutcome>,
+) -> Option<f64> {
+    let mut scored: Vec<(f64, bool)> = candidates
+        .into_iter()
+        .filter(|c| c.x0_variance.is_finite())
+        .map(|c| (c.x0_variance, c.good))
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let bad = scored.iter().filter(|c| !c.1).count();
+    let good = scored.len() - bad;
+    if bad == 0 || good == 0 {
+        return None;
+    }
+    // Mann-Whitney: the bad candidates' mean ranks (1-based, ties averaged).
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < scored.len() {
+        let mut j = i;
+        while j < scored.len() && scored[j].0 == scored[i].0 {
+            j += 1;
+        }
+        let mean_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += mean_rank * scored[i..j].iter().filter(|c| !c.1).count() as f64;
+        i = j;
+    }
+    let u = rank_sum - (bad * (bad + 1)) as f64 / 2.0;
+    Some(u / (bad * good) as f64)
+}
+
 fn ratio(numerator: usize, denominator: usize) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
@@ -224,6 +262,10 @@ pub struct MetricCounts {
     pub covered_scenes: usize,
     pub mode_requests: usize,
     pub planning_calls: usize,
+    /// Unconditioned calls' candidates per rejection kind (a candidate may have several).
+    pub rejections: std::collections::BTreeMap<&'static str, usize>,
+    /// [`hallucination_auroc`] over the unconditioned calls.
+    pub hallucination_auroc: Option<f64>,
 }
 
 impl Metrics {
@@ -244,6 +286,8 @@ impl Metrics {
             covered_scenes: 0,
             mode_requests: 0,
             planning_calls: latencies_ms.len(),
+            rejections: Default::default(),
+            hallucination_auroc: hallucination_auroc(scenes.iter().flat_map(|s| &s.candidates)),
         };
         let mut collisions = 0;
         let mut kl_sum = 0.0;
@@ -267,6 +311,9 @@ impl Metrics {
             for candidate in &scene.candidates {
                 c.candidates += 1;
                 c.kept_candidates += usize::from(candidate.kept);
+                for kind in &candidate.reasons {
+                    *c.rejections.entry(kind).or_default() += 1;
+                }
                 if candidate.good {
                     c.good_candidates += 1;
                     c.good_kept += usize::from(candidate.kept);
@@ -312,7 +359,13 @@ mod tests {
     use crate::robot::RobotDescription;
 
     fn cand(label: Option<usize>, kept: bool, good: bool) -> CandidateOutcome {
-        CandidateOutcome { label, kept, good }
+        CandidateOutcome {
+            label,
+            kept,
+            good,
+            x0_variance: 0.0,
+            reasons: if kept { vec![] } else { vec!["collision"] },
+        }
     }
 
     fn chosen(success: bool, collides: bool) -> ChosenOutcome {
@@ -460,6 +513,7 @@ mod tests {
         assert!((m.success_rate - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(m.chosen_collisions, 1);
         assert_eq!(counts.no_valid_candidate, 1);
+        assert_eq!(counts.rejections.get("collision"), Some(&10));
         assert!((m.valid_candidate_rate - 2.0 / 12.0).abs() < 1e-12);
         // Good: 2 in a, 1 in b, 1 in c; kept: 1. Bad: 2 in a (1 rejected), 3 + 3 rejected.
         assert_eq!(m.filter_keep_rate, Some(0.25));
@@ -481,6 +535,31 @@ mod tests {
             ),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn auroc_of_the_hallucination_score() {
+        let scored = |v: f64, good: bool| CandidateOutcome {
+            x0_variance: v,
+            ..cand(None, good, good)
+        };
+        // Perfect separation, reversed, and one swapped pair of four (3 of 4 pairs ordered).
+        let perfect = [scored(0.1, true), scored(0.2, true), scored(0.3, false)];
+        assert_eq!(hallucination_auroc(&perfect), Some(1.0));
+        let reversed = [scored(0.3, true), scored(0.1, false)];
+        assert_eq!(hallucination_auroc(&reversed), Some(0.0));
+        let mixed = [
+            scored(0.1, true),
+            scored(0.3, true),
+            scored(0.2, false),
+            scored(0.4, false),
+        ];
+        assert_eq!(hallucination_auroc(&mixed), Some(0.75));
+        // Ties count half; one kind only: undefined.
+        let tied = [scored(0.2, true), scored(0.2, false)];
+        assert_eq!(hallucination_auroc(&tied), Some(0.5));
+        assert_eq!(hallucination_auroc(&perfect[..2]), None);
+        assert_eq!(hallucination_auroc(&[scored(f64::NAN, true)]), None);
     }
 
     #[test]

@@ -77,6 +77,7 @@ use crate::diffusion::{SamplerKind, SamplerSettings};
 use crate::model::{ModelSpec, MODEL_YAML};
 use crate::planning::{
     DiffusionSource, ModeRequest, ObservationError, PlanError, PlanOutcome, Planner, PlannerConfig,
+    RejectReason,
 };
 use crate::robot::{JointPath, PlanarArm};
 use crate::sample_cli::{matching_label_scheme, DEFAULT_DDIM_STEPS, DEFAULT_RECORD_LAST_K};
@@ -84,8 +85,9 @@ use crate::task::generate::DataConfig;
 use crate::task::{GeometricLabeller, LabelScheme, Scene};
 
 pub use metrics::{
-    check_path, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome, MetricCounts, Metrics,
-    PathCheck, RequestOutcome, SceneOutcome, KL_SMOOTHING, SUCCESS_GOAL_TOLERANCE_M,
+    check_path, hallucination_auroc, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome,
+    MetricCounts, Metrics, PathCheck, RequestOutcome, SceneOutcome, KL_SMOOTHING,
+    SUCCESS_GOAL_TOLERANCE_M,
 };
 pub use scenes::{held_out_scenes, ExpertMode, HeldOutScene, HeldOutSet};
 
@@ -327,7 +329,8 @@ pub struct EvalReport {
     /// Wall-clock seconds: drawing scenes with the expert, and planning.
     pub expert_secs: f64,
     pub planning_secs: f64,
-    /// Per-scene outcomes, in scene order.
+    /// Per-scene outcomes, in scene order (not in the JSON: its aggregates are).
+    #[serde(skip)]
     pub per_scene: Vec<SceneOutcome>,
     /// The first `--gallery` scenes, for the report.
     #[serde(skip)]
@@ -570,6 +573,8 @@ impl Evaluator<'_> {
                 label: self.label_index(c.label.as_deref()),
                 kept: c.valid,
                 good: check.good(),
+                x0_variance: c.scores.x0_variance,
+                reasons: c.reasons.iter().map(reason_kind).collect(),
             })
             .collect();
         let chosen = match (outcome.chosen, &outcome.plan) {
@@ -648,6 +653,21 @@ impl Evaluator<'_> {
             requests,
         };
         Ok((outcome, gallery))
+    }
+}
+
+/// The short name of a rejection reason (its JSON `kind`).
+pub fn reason_kind(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::NonFinite => "non_finite",
+        RejectReason::StartError { .. } => "start_error",
+        RejectReason::JointLimit { .. } => "joint_limit",
+        RejectReason::Collision { .. } => "collision",
+        RejectReason::GoalError { .. } => "goal_error",
+        RejectReason::Hallucination { .. } => "hallucination",
+        RejectReason::WrongMode { .. } => "wrong_mode",
+        RejectReason::TimedPathJointLimit { .. } => "timed_path_joint_limit",
+        RejectReason::TimedPathCollision { .. } => "timed_path_collision",
     }
 }
 

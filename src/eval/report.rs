@@ -73,7 +73,27 @@ pub(super) fn summary(report: &EvalReport) -> String {
         c.mode_requests,
         c.planning_calls
     );
+    let _ = writeln!(
+        text,
+        "  rejections: {}; x0-variance AUROC for bad candidates: {}",
+        rejections(report),
+        number(c.hallucination_auroc)
+    );
     text
+}
+
+fn rejections(report: &EvalReport) -> String {
+    let list: Vec<String> = report
+        .counts
+        .rejections
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 /// Writes `dir/README.md` with `gallery.png`, `modes.png` and, when the model folder has a
@@ -165,7 +185,8 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
         "Counts: {} successes; {} scenes without a valid candidate, {} chosen paths missing \
          the goal, {} outside the limits; {} candidates ({} kept), {} good ({} kept), {} bad \
          ({} rejected); {} scenes with >= 2 expert modes ({} covered); {} mode requests; {} \
-         planning calls.\n",
+         planning calls. Rejections of the unconditioned calls' candidates by kind: {}. \
+         The x̂0 variance as a detector of bad candidates has an AUROC of {} (0.5: chance).\n",
         c.successes,
         c.no_valid_candidate,
         c.chosen_goal_misses,
@@ -179,7 +200,9 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
         c.multimodal_scenes,
         c.covered_scenes,
         c.mode_requests,
-        c.planning_calls
+        c.planning_calls,
+        rejections(report),
+        number(c.hallucination_auroc)
     );
     let _ = writeln!(
         md,
