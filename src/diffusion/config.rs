@@ -225,7 +225,10 @@ impl SchedulerConfig {
         if self.steps_offset >= n {
             return Err(Error::config(
                 "steps_offset",
-                format!("must be < num_train_timesteps = {n}, found {}", self.steps_offset),
+                format!(
+                    "must be < num_train_timesteps = {n}, found {}",
+                    self.steps_offset
+                ),
             ));
         }
         Ok(())
@@ -276,19 +279,43 @@ mod tests {
             assert_eq!(s.to_string().parse::<TimestepSpacing>().unwrap(), *s);
         }
         let err = "cosine".parse::<BetaSchedule>().unwrap_err().to_string();
-        assert!(err.contains("beta_schedule") && err.contains("cosine"), "{err}");
+        assert!(
+            err.contains("beta_schedule") && err.contains("cosine"),
+            "{err}"
+        );
     }
 
     #[test]
     fn validate_rejects_bad_values() {
         let bad = [
-            SchedulerConfig { num_train_timesteps: 1, ..Default::default() },
-            SchedulerConfig { beta_start: f64::NAN, ..Default::default() },
-            SchedulerConfig { beta_end: 1e-5, ..Default::default() },
-            SchedulerConfig { clip_sample_range: 0.0, ..Default::default() },
-            SchedulerConfig { steps_offset: 100, ..Default::default() },
+            SchedulerConfig {
+                num_train_timesteps: 1,
+                ..Default::default()
+            },
+            SchedulerConfig {
+                beta_start: f64::NAN,
+                ..Default::default()
+            },
+            SchedulerConfig {
+                beta_end: 1e-5,
+                ..Default::default()
+            },
+            SchedulerConfig {
+                clip_sample_range: 0.0,
+                ..Default::default()
+            },
+            SchedulerConfig {
+                steps_offset: 100,
+                ..Default::default()
+            },
         ];
-        let keys = ["num_train_timesteps", "beta_start", "beta_end", "clip_sample_range", "steps_offset"];
+        let keys = [
+            "num_train_timesteps",
+            "beta_start",
+            "beta_end",
+            "clip_sample_range",
+            "steps_offset",
+        ];
         for (c, key) in bad.iter().zip(keys) {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

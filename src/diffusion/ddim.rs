@@ -89,7 +89,10 @@ impl DdimScheduler {
         noise: Option<&Tensor>,
     ) -> Result<StepOutput> {
         if !(eta >= 0.0 && eta.is_finite()) {
-            return Err(Error::config("eta", format!("must be finite and >= 0, found {eta}")));
+            return Err(Error::config(
+                "eta",
+                format!("must be finite and >= 0, found {eta}"),
+            ));
         }
         check_same_shape("DDIM step: model_output", sample, model_output)?;
         let config = self.schedule.config();
@@ -127,11 +130,14 @@ impl DdimScheduler {
 
         let direction_coeff = (1.0 - alpha_prod_t_prev - std_dev_t * std_dev_t).sqrt();
         let direction = scale(&pred_epsilon, direction_coeff)?;
-        let mut prev_sample = (scale(&pred_original_sample, alpha_prod_t_prev.sqrt())? + direction)?;
+        let mut prev_sample =
+            (scale(&pred_original_sample, alpha_prod_t_prev.sqrt())? + direction)?;
 
         if self.step_adds_noise(eta) {
             let noise = noise.ok_or_else(|| {
-                Error::Invalid(format!("DDIM step with eta = {eta} adds noise: `noise` is required"))
+                Error::Invalid(format!(
+                    "DDIM step with eta = {eta} adds noise: `noise` is required"
+                ))
             })?;
             check_same_shape("DDIM step: noise", sample, noise)?;
             prev_sample = (prev_sample + scale(noise, std_dev_t)?)?;

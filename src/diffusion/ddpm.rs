@@ -115,14 +115,18 @@ impl DdpmScheduler {
         // Formula (7): the posterior mean.
         let x0_coeff = (alpha_prod_t_prev.sqrt() * current_beta_t) / beta_prod_t;
         let sample_coeff = current_alpha_t.sqrt() * beta_prod_t_prev / beta_prod_t;
-        let mut prev_sample = (scale(&pred_original_sample, x0_coeff)? + scale(sample, sample_coeff)?)?;
+        let mut prev_sample =
+            (scale(&pred_original_sample, x0_coeff)? + scale(sample, sample_coeff)?)?;
 
         if self.step_adds_noise(t) {
             let noise = noise.ok_or_else(|| {
-                Error::Invalid(format!("DDPM step from timestep {t} adds noise: `noise` is required"))
+                Error::Invalid(format!(
+                    "DDPM step from timestep {t} adds noise: `noise` is required"
+                ))
             })?;
             check_same_shape("DDPM step: noise", sample, noise)?;
-            let variance = ((1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * current_beta_t).max(1e-20);
+            let variance =
+                ((1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * current_beta_t).max(1e-20);
             let std = match config.variance_type {
                 VarianceType::FixedSmall => variance.sqrt(),
                 VarianceType::FixedSmallLog => (0.5 * variance.ln()).exp(),
@@ -168,6 +172,9 @@ mod tests {
         assert!(s.step(&x, 0, &x, None).is_ok());
         let wrong = Tensor::zeros((2, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         let err = s.step(&wrong, 0, &x, None).unwrap_err().to_string();
-        assert!(err.contains("model_output") && err.contains("[2, 4]"), "{err}");
+        assert!(
+            err.contains("model_output") && err.contains("[2, 4]"),
+            "{err}"
+        );
     }
 }

@@ -10,7 +10,11 @@ use candle_core::{Device, Tensor};
 use crate::{Error, Result};
 
 /// `out_null + scale (out_label - out_null)` for two tensors of the same shape.
-pub fn guided_output(out_label: &Tensor, out_null: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
+pub fn guided_output(
+    out_label: &Tensor,
+    out_null: &Tensor,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
     (out_label - out_null)?.affine(scale, 0.0)? + out_null
 }
 
@@ -36,7 +40,11 @@ impl LabelConditioning {
     /// - `requested = Some(l)`: an error if the model has no null label (it cannot take
     ///   labels); `Single(l)` when `guidance_scale` is exactly 1 (the guided formula reduces to
     ///   the conditional output, so the null half is skipped); `Guided` otherwise.
-    pub fn resolve(requested: Option<u32>, null_label: Option<u32>, guidance_scale: f64) -> Result<Self> {
+    pub fn resolve(
+        requested: Option<u32>,
+        null_label: Option<u32>,
+        guidance_scale: f64,
+    ) -> Result<Self> {
         if !guidance_scale.is_finite() {
             return Err(Error::config(
                 "guidance_scale",
@@ -114,11 +122,23 @@ mod tests {
         let dev = Device::Cpu;
         let c = Tensor::new(&[0.3f32, -1.7, 2.5], &dev).unwrap();
         let u = Tensor::new(&[-0.9f32, 0.4, 1.1], &dev).unwrap();
-        let one = guided_output(&c, &u, 1.0).unwrap().to_vec1::<f32>().unwrap();
-        let zero = guided_output(&c, &u, 0.0).unwrap().to_vec1::<f32>().unwrap();
-        let two = guided_output(&c, &u, 2.0).unwrap().to_vec1::<f32>().unwrap();
+        let one = guided_output(&c, &u, 1.0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let zero = guided_output(&c, &u, 0.0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let two = guided_output(&c, &u, 2.0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for i in 0..3 {
-            let (cv, uv) = (c.to_vec1::<f32>().unwrap()[i], u.to_vec1::<f32>().unwrap()[i]);
+            let (cv, uv) = (
+                c.to_vec1::<f32>().unwrap()[i],
+                u.to_vec1::<f32>().unwrap()[i],
+            );
             assert!((one[i] - cv).abs() < 1e-6);
             assert_eq!(zero[i], uv);
             assert!((two[i] - (2.0 * cv - uv)).abs() < 1e-6);
@@ -128,22 +148,41 @@ mod tests {
     #[test]
     fn resolve_rules() {
         use LabelConditioning::*;
-        assert_eq!(LabelConditioning::resolve(None, None, 3.0).unwrap(), NoLabels);
-        assert_eq!(LabelConditioning::resolve(None, Some(4), 3.0).unwrap(), Single(4));
-        assert_eq!(LabelConditioning::resolve(Some(1), Some(4), 1.0).unwrap(), Single(1));
+        assert_eq!(
+            LabelConditioning::resolve(None, None, 3.0).unwrap(),
+            NoLabels
+        );
+        assert_eq!(
+            LabelConditioning::resolve(None, Some(4), 3.0).unwrap(),
+            Single(4)
+        );
+        assert_eq!(
+            LabelConditioning::resolve(Some(1), Some(4), 1.0).unwrap(),
+            Single(1)
+        );
         assert_eq!(
             LabelConditioning::resolve(Some(1), Some(4), 2.0).unwrap(),
-            Guided { label: 1, null_label: 4, scale: 2.0 }
+            Guided {
+                label: 1,
+                null_label: 4,
+                scale: 2.0
+            }
         );
-        let err = LabelConditioning::resolve(Some(1), None, 2.0).unwrap_err().to_string();
+        let err = LabelConditioning::resolve(Some(1), None, 2.0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("null label"), "{err}");
         assert!(LabelConditioning::resolve(None, None, f64::NAN).is_err());
-        let labels = Guided { label: 1, null_label: 4, scale: 2.0 }
-            .labels(2, &Device::Cpu)
-            .unwrap()
-            .unwrap()
-            .to_vec1::<u32>()
-            .unwrap();
+        let labels = Guided {
+            label: 1,
+            null_label: 4,
+            scale: 2.0,
+        }
+        .labels(2, &Device::Cpu)
+        .unwrap()
+        .unwrap()
+        .to_vec1::<u32>()
+        .unwrap();
         assert_eq!(labels, vec![1, 1, 4, 4]);
     }
 }

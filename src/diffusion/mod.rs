@@ -28,7 +28,9 @@ pub use config::{BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing,
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
 pub use guidance::{guided_output, LabelConditioning};
-pub use sampler::{sample, standard_normal, SampleOutput, SampleRequest, SamplerKind, SamplerSettings};
+pub use sampler::{
+    sample, standard_normal, SampleOutput, SampleRequest, SamplerKind, SamplerSettings,
+};
 pub use schedule::{NoiseSchedule, StepOutput};
 
 /// Anything that predicts the network output (ε or x0, per the scheduler's `prediction_type`)

@@ -101,10 +101,16 @@ impl SamplerSettings {
     /// Checks ranges (NaN-safe). `inference_steps` ≤ N is checked against the scheduler.
     pub fn validate(&self) -> Result<()> {
         if self.inference_steps == 0 {
-            return Err(Error::config("inference_steps", "must be at least 1, found 0"));
+            return Err(Error::config(
+                "inference_steps",
+                "must be at least 1, found 0",
+            ));
         }
         if !(self.eta >= 0.0 && self.eta.is_finite()) {
-            return Err(Error::config("eta", format!("must be finite and >= 0, found {}", self.eta)));
+            return Err(Error::config(
+                "eta",
+                format!("must be finite and >= 0, found {}", self.eta),
+            ));
         }
         if !self.guidance_scale.is_finite() {
             return Err(Error::config(
@@ -224,7 +230,13 @@ impl Reverse {
         }
     }
 
-    fn step(&self, out: &Tensor, t: usize, x: &Tensor, noise: Option<&Tensor>) -> Result<StepOutput> {
+    fn step(
+        &self,
+        out: &Tensor,
+        t: usize,
+        x: &Tensor,
+        noise: Option<&Tensor>,
+    ) -> Result<StepOutput> {
         match self {
             Reverse::Ddpm(s) => s.step(out, t, x, noise),
             Reverse::Ddim(s, eta) => s.step(out, t, x, *eta, noise),
@@ -288,7 +300,8 @@ pub fn sample(
         }
     };
     let reverse = Reverse::new(scheduler, settings)?;
-    let labels = LabelConditioning::resolve(request.label, model.null_label(), settings.guidance_scale)?;
+    let labels =
+        LabelConditioning::resolve(request.label, model.null_label(), settings.guidance_scale)?;
     let device = &request.device;
     let global_cond = prepare_global_cond(request.global_cond.as_ref(), b, &labels, device)?;
     let label_tensor = labels.labels(b, device)?;
@@ -305,7 +318,12 @@ pub fn sample(
             .map_err(|_| Error::Invalid(format!("timestep {t} does not fit in u32")))?;
         let t_tensor = Tensor::full(t_u32, rows, device)?;
         let input = labels.expand_input(&x)?;
-        let output = model.denoise(&input, &t_tensor, global_cond.as_ref(), label_tensor.as_ref())?;
+        let output = model.denoise(
+            &input,
+            &t_tensor,
+            global_cond.as_ref(),
+            label_tensor.as_ref(),
+        )?;
         if output.dims() != input.dims() {
             return Err(Error::Shape {
                 what: format!("denoiser output at timestep {t}"),
@@ -340,7 +358,8 @@ mod tests {
         assert_eq!("ddpm".parse::<SamplerKind>().unwrap(), SamplerKind::Ddpm);
         assert_eq!(SamplerKind::Ddim.to_string(), "ddim");
         assert!("DDIM".parse::<SamplerKind>().is_err());
-        let s: SamplerSettings = serde_yaml::from_str("kind: ddpm\ninference_steps: 100\n").unwrap();
+        let s: SamplerSettings =
+            serde_yaml::from_str("kind: ddpm\ninference_steps: 100\n").unwrap();
         assert_eq!(s.kind, SamplerKind::Ddpm);
         assert!(serde_yaml::from_str::<SamplerSettings>("steps: 3\n").is_err());
     }
@@ -348,10 +367,35 @@ mod tests {
     #[test]
     fn settings_validation_names_the_key() {
         let bad = [
-            (SamplerSettings { inference_steps: 0, record_last_k: 0, ..Default::default() }, "inference_steps"),
-            (SamplerSettings { eta: -0.1, ..Default::default() }, "eta"),
-            (SamplerSettings { guidance_scale: f64::INFINITY, ..Default::default() }, "guidance_scale"),
-            (SamplerSettings { record_last_k: 11, ..Default::default() }, "record_last_k"),
+            (
+                SamplerSettings {
+                    inference_steps: 0,
+                    record_last_k: 0,
+                    ..Default::default()
+                },
+                "inference_steps",
+            ),
+            (
+                SamplerSettings {
+                    eta: -0.1,
+                    ..Default::default()
+                },
+                "eta",
+            ),
+            (
+                SamplerSettings {
+                    guidance_scale: f64::INFINITY,
+                    ..Default::default()
+                },
+                "guidance_scale",
+            ),
+            (
+                SamplerSettings {
+                    record_last_k: 11,
+                    ..Default::default()
+                },
+                "record_last_k",
+            ),
         ];
         for (s, key) in bad {
             let err = s.validate().unwrap_err().to_string();

@@ -50,7 +50,11 @@ fn torch_linspace_f32(start: f64, end: f64, n: usize) -> Vec<f32> {
 /// diffusers' `betas_for_alpha_bar(n)` with the cosine transform, as f32.
 fn squaredcos_cap_v2(n: usize) -> Vec<f32> {
     const MAX_BETA: f64 = 0.999;
-    let alpha_bar = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0).cos().powi(2);
+    let alpha_bar = |t: f64| {
+        ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0)
+            .cos()
+            .powi(2)
+    };
     (0..n)
         .map(|i| {
             let t1 = i as f64 / n as f64;
@@ -61,7 +65,12 @@ fn squaredcos_cap_v2(n: usize) -> Vec<f32> {
 }
 
 /// The training betas, shape (N,), as diffusers computes them (see the module docs).
-pub fn betas(schedule: BetaSchedule, num_train_timesteps: usize, beta_start: f64, beta_end: f64) -> Vec<f32> {
+pub fn betas(
+    schedule: BetaSchedule,
+    num_train_timesteps: usize,
+    beta_start: f64,
+    beta_end: f64,
+) -> Vec<f32> {
     match schedule {
         BetaSchedule::Linear => torch_linspace_f32(beta_start, beta_end, num_train_timesteps),
         BetaSchedule::ScaledLinear => {
@@ -123,7 +132,11 @@ pub fn inference_timesteps(
                 (0..n)
                     .rev()
                     .map(|i| {
-                        let y = if i == n - 1 { stop } else { i as f64 * step + 0.0 };
+                        let y = if i == n - 1 {
+                            stop
+                        } else {
+                            i as f64 * step + 0.0
+                        };
                         y.round_ties_even() as usize
                     })
                     .collect()
@@ -254,7 +267,11 @@ impl NoiseSchedule {
                 found: noise.dims().to_vec(),
             });
         }
-        let b = x0.dims().first().copied().unwrap_or(0);
+        let Some(&b) = x0.dims().first() else {
+            return Err(Error::Invalid(
+                "add_noise: x0 must be (B, ...), found a scalar".to_string(),
+            ));
+        };
         if timesteps.dims() != [b] {
             return Err(Error::Shape {
                 what: "add_noise: timesteps".into(),
@@ -283,8 +300,16 @@ impl NoiseSchedule {
 /// A (B,) integer tensor as `usize` values on the CPU.
 fn timesteps_to_vec(timesteps: &Tensor) -> Result<Vec<usize>> {
     match timesteps.dtype() {
-        DType::U32 => Ok(timesteps.to_vec1::<u32>()?.into_iter().map(|t| t as usize).collect()),
-        DType::U8 => Ok(timesteps.to_vec1::<u8>()?.into_iter().map(usize::from).collect()),
+        DType::U32 => Ok(timesteps
+            .to_vec1::<u32>()?
+            .into_iter()
+            .map(|t| t as usize)
+            .collect()),
+        DType::U8 => Ok(timesteps
+            .to_vec1::<u8>()?
+            .into_iter()
+            .map(usize::from)
+            .collect()),
         DType::I64 => timesteps
             .to_vec1::<i64>()?
             .into_iter()
@@ -364,7 +389,11 @@ mod tests {
         let x0 = Tensor::new(&[[1.0f32, -1.0], [0.5, 0.0]], &Device::Cpu).unwrap();
         let noise = Tensor::new(&[[0.0f32, 2.0], [1.0, 1.0]], &Device::Cpu).unwrap();
         let t = Tensor::new(&[0u32, 50], &Device::Cpu).unwrap();
-        let y = s.add_noise(&x0, &noise, &t).unwrap().to_vec2::<f32>().unwrap();
+        let y = s
+            .add_noise(&x0, &noise, &t)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         let a0 = s.alphas_cumprod()[0];
         let a50 = s.alphas_cumprod()[50];
         assert_eq!(y[0][0], a0.sqrt());
@@ -373,6 +402,13 @@ mod tests {
         let bad = Tensor::new(&[0u32, 100], &Device::Cpu).unwrap();
         let err = s.add_noise(&x0, &noise, &bad).unwrap_err().to_string();
         assert!(err.contains("100"), "{err}");
+        let scalar = Tensor::new(1.0f32, &Device::Cpu).unwrap();
+        assert!(s.add_noise(&scalar, &scalar, &t).is_err());
+        let err = s
+            .add_noise(&x0, &noise, &t.narrow(0, 0, 1).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timesteps") && err.contains("[1]"), "{err}");
     }
 
     proptest! {
