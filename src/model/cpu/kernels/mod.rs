@@ -11,21 +11,32 @@
 use candle_core::Result;
 use rayon::prelude::*;
 
-/// Defines `$name(args)`, which runs `$body::<Fused>(args)` compiled for AVX2 + FMA when the CPU
-/// has them and `$body::<Unfused>(args)` otherwise. `$body` must be `#[inline(always)]`.
-macro_rules! dispatch_avx2_fma {
+/// Defines `$name(args)`, which runs `$body::<Fused>(args)` compiled for AVX-512 or for AVX2 +
+/// FMA when the CPU has them (checked at run time), and `$body::<Unfused>(args)` for the baseline
+/// x86-64 otherwise. `$body` must be `#[inline(always)]` so that each copy is compiled (and
+/// vectorised) with its target features.
+macro_rules! dispatch_simd {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body::<Fused>($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2_fma($($arg: $ty),*) {
                     $body::<Fused>($($arg),*)
                 }
+                if has_avx512() {
+                    // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (checked just above), the
+                    // only requirement of a `target_feature` function.
+                    unsafe { avx512($($arg),*) };
+                    return;
+                }
                 if has_avx2_fma() {
-                    // SAFETY: the CPU has AVX2 and FMA (checked just above), the only
-                    // requirement of a `target_feature` function.
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
                     unsafe { avx2_fma($($arg),*) };
                     return;
                 }

@@ -5,7 +5,7 @@ use candle_core::Result;
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
-use super::math::{has_avx2_fma, Fused};
+use super::math::{has_avx2_fma, has_avx512, Fused};
 use super::math::{mish_f32, sum_f32, MulAdd, Unfused};
 use super::{for_each_chunk, Dims, Par};
 
@@ -113,7 +113,7 @@ fn norm_mish_film_group<M: MulAdd>(hg: &mut [f32], g: usize, d: Dims, p: &NormPa
     }
 }
 
-dispatch_avx2_fma! {
+dispatch_simd! {
     fn norm_mish_film_dispatch(hg: &mut [f32], g: usize, d: Dims, p: &NormParams, film: Film)
         => norm_mish_film_group
 }
@@ -171,7 +171,7 @@ fn norm_mish_add_group<M: MulAdd>(
     }
 }
 
-dispatch_avx2_fma! {
+dispatch_simd! {
     fn norm_mish_add_dispatch(
         hg: &[f32],
         og: &mut [f32],
@@ -310,11 +310,19 @@ mod tests {
                 let mut got = h.clone();
                 norm_mish_film(&mut got, d, &p, film, par).unwrap();
                 let want = reference(&h, d, &p, film, true);
-                for (g, w) in got.iter().zip(&want) {
-                    assert!(
-                        (f64::from(*g) - w).abs() < 2e-6 * (1.0 + w.abs()),
-                        "{g} vs {w}"
-                    );
+                // The baseline (no FMA) copy of the kernel too, whatever this CPU runs.
+                let mut baseline = h.clone();
+                let chunk = d.len() / p.groups;
+                for (g, hg) in baseline.chunks_mut(chunk).enumerate() {
+                    norm_mish_film_group::<Unfused>(hg, g, d, &p, film);
+                }
+                for ((g, b), w) in got.iter().zip(&baseline).zip(&want) {
+                    for v in [g, b] {
+                        assert!(
+                            (f64::from(*v) - w).abs() < 2e-6 * (1.0 + w.abs()),
+                            "{v} vs {w}"
+                        );
+                    }
                 }
             }
             let resid = lcg(d.len(), 7);
