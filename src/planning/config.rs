@@ -30,6 +30,12 @@ pub struct PlannerConfig {
     pub goal_tolerance_m: f64,
     /// Largest distance of a candidate's first waypoint from the start, radians. Default 0.25.
     pub max_start_error_rad: f64,
+    /// A candidate whose last waypoint puts the end effector at most this far from the goal is
+    /// bent onto the goal: its end moves to the nearest IK solution and the offset is ramped in
+    /// linearly along the path (`JointPath::anchor`), then it is scored and checked like any
+    /// other. The sampled error stays in the scores (`sampled_goal_error_m`). `null` disables
+    /// it (then the sampled end must lie within `goal_tolerance_m`). Metres; default 0.1.
+    pub max_goal_projection_m: Option<f64>,
     /// Largest x̂0 variance (model units); `null` disables the check. Default `null`.
     pub hallucination_threshold: Option<f64>,
     /// Weights of the selection cost.
@@ -52,6 +58,7 @@ impl Default for PlannerConfig {
             cluster_threshold_rad: 0.3,
             goal_tolerance_m: 0.03,
             max_start_error_rad: 0.25,
+            max_goal_projection_m: Some(0.1),
             hallucination_threshold: None,
             cost_weights: CostWeights::default(),
             timing: TimingConfig::default(),
@@ -87,6 +94,9 @@ impl PlannerConfig {
         positive("verify_dt_secs", self.verify_dt_secs)?;
         if let Some(threshold) = self.hallucination_threshold {
             positive("hallucination_threshold", threshold)?;
+        }
+        if let Some(distance) = self.max_goal_projection_m {
+            positive("max_goal_projection_m", distance)?;
         }
         let w = &self.cost_weights;
         for (key, value) in [

@@ -248,14 +248,16 @@ impl Planner {
         let mut candidates = Vec::with_capacity(k);
         for (index, &x0_variance) in batch.x0_variance().iter().enumerate() {
             let sampled = batch.path_slice(index).unwrap_or_default();
-            let mut path =
+            let sampled =
                 JointPath::new(batch.dof(), sampled.to_vec()).map_err(PlanError::Source)?;
-            path.set_first(start).map_err(PlanError::Source)?;
-            let sampled_first = sampled.get(..batch.dof()).unwrap_or_default();
+            let mut path = sampled.clone();
+            let end = self.goal_projection(sampled.last(), observation.goal_m());
+            path.anchor(start, end.as_ref().map(|q| q.as_slice()))
+                .map_err(PlanError::Source)?;
             let (scores, mut reasons) = score_candidate(
                 &self.arm,
                 &path,
-                sampled_first,
+                &sampled,
                 x0_variance,
                 observation.goal_m(),
                 observation.obstacles(),
@@ -359,6 +361,21 @@ impl Planner {
             seed,
             timings,
         })
+    }
+
+    /// Where a sampled path's end goes: the IK solution nearest to its last waypoint when the
+    /// end effector lies within `max_goal_projection_m` of the goal, else `None` (the end stays
+    /// and the goal check decides).
+    fn goal_projection(&self, sampled_last_rad: &[f64], goal_m: [f64; 2]) -> Option<[f64; 2]> {
+        let max_m = self.config.max_goal_projection_m?;
+        if !sampled_last_rad.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let end = self.arm.end_effector(sampled_last_rad);
+        if (end[0] - goal_m[0]).hypot(end[1] - goal_m[1]) > max_m {
+            return None;
+        }
+        self.arm.ik_nearest(goal_m, sampled_last_rad)
     }
 
     fn cluster(&self, candidates: &[CandidateReport], paths: &[JointPath]) -> Clustering {

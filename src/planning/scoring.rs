@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::robot::{distance, CircleObstacle, JointPath, PlanarArm};
 
 /// Weights of the selection cost `path_length * length_rad + smoothness * smoothness_rad2 +
-/// goal_error * goal_error_m` (all >= 0).
+/// goal_error * sampled_goal_error_m` (all >= 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CostWeights {
@@ -14,7 +14,8 @@ pub struct CostWeights {
     pub path_length: f64,
     /// Per rad² of summed squared third differences.
     pub smoothness: f64,
-    /// Per metre of end-effector distance to the goal at the last waypoint.
+    /// Per metre of end-effector distance to the goal at the last waypoint as sampled (before
+    /// the path is bent onto the goal), so the candidates that needed less bending win.
     pub goal_error: f64,
 }
 
@@ -49,6 +50,9 @@ pub struct CandidateScores {
     pub path_length_rad: f64,
     /// Sum over waypoints of the squared norm of the third difference, rad².
     pub smoothness_rad2: f64,
+    /// End-effector distance to the goal at the last waypoint as sampled, before the path was
+    /// bent onto the goal (`PlannerConfig::max_goal_projection_m`), metres.
+    pub sampled_goal_error_m: f64,
     /// The sampler's x̂0 variance (hallucination score).
     pub x0_variance: f64,
     /// Distance from the sampled first waypoint to the start configuration, radians (the path
@@ -122,25 +126,29 @@ pub fn smoothness_rad2(path: &JointPath) -> f64 {
         .sum()
 }
 
-/// Scores one candidate. `path` is already anchored (its first waypoint replaced by the start
-/// configuration); `sampled_first_rad` is the first waypoint as sampled. Returns the scores and
+/// Scores one candidate. `path` is already anchored (its first waypoint moved onto the start
+/// configuration, its last maybe onto the goal, see `JointPath::anchor`); `sampled` is the
+/// path as sampled, of the same shape. Returns the scores and
 /// every reason to reject it (empty: valid). Checks joint limits at the waypoints (a straight
 /// joint-space segment between two waypoints inside the limit box stays inside), the swept
 /// collision along every segment, the goal error, the start error and the x̂0 variance.
 pub fn score_candidate(
     arm: &PlanarArm,
     path: &JointPath,
-    sampled_first_rad: &[f64],
+    sampled: &JointPath,
     x0_variance: f64,
     goal_m: [f64; 2],
     obstacles: &[CircleObstacle],
     config: &ScoringConfig,
 ) -> (CandidateScores, Vec<RejectReason>) {
     let mut reasons = Vec::new();
-    let start_error_rad = distance(sampled_first_rad, path.first());
-    if !path.is_finite() || !sampled_first_rad.iter().all(|v| v.is_finite()) {
+    let start_error_rad = distance(sampled.first(), path.first());
+    let sampled_end = arm.end_effector(sampled.last());
+    let sampled_goal_error_m = (sampled_end[0] - goal_m[0]).hypot(sampled_end[1] - goal_m[1]);
+    if !path.is_finite() || !sampled.is_finite() {
         let scores = CandidateScores {
             goal_error_m: f64::NAN,
+            sampled_goal_error_m,
             path_length_rad: f64::NAN,
             smoothness_rad2: f64::NAN,
             x0_variance,
@@ -198,10 +206,12 @@ pub fn score_candidate(
     let path_length_rad = path.length_rad();
     let smoothness = smoothness_rad2(path);
     let w = &config.weights;
-    let cost =
-        w.path_length * path_length_rad + w.smoothness * smoothness + w.goal_error * goal_error_m;
+    let cost = w.path_length * path_length_rad
+        + w.smoothness * smoothness
+        + w.goal_error * sampled_goal_error_m;
     let scores = CandidateScores {
         goal_error_m,
+        sampled_goal_error_m,
         path_length_rad,
         smoothness_rad2: smoothness,
         x0_variance,
@@ -238,7 +248,7 @@ mod tests {
         .unwrap();
         let goal = arm.end_effector(&[1.5, 0.0]);
         let (scores, reasons) =
-            score_candidate(&arm, &straight, &[0.0, 0.0], 0.1, goal, &[], &config());
+            score_candidate(&arm, &straight, &straight, 0.1, goal, &[], &config());
         assert!(reasons.is_empty(), "{reasons:?}");
         assert!((scores.path_length_rad - 1.5).abs() < 1e-12);
         assert!(scores.smoothness_rad2.abs() < 1e-20);
@@ -250,10 +260,12 @@ mod tests {
             center_m: [0.9 * 0.75f64.cos(), 0.9 * 0.75f64.sin()],
             radius_m: 0.01,
         }];
+        let mut sampled = straight.clone();
+        sampled.anchor(&[0.3, 0.0], None).unwrap();
         let (_, reasons) = score_candidate(
             &arm,
             &straight,
-            &[0.3, 0.0],
+            &sampled,
             0.9,
             [0.0, -0.5],
             &obstacle,
@@ -272,7 +284,7 @@ mod tests {
         assert_eq!(kinds, ["start", "collision", "goal", "hallucination"]);
 
         let over = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![0.0, 2.9]]).unwrap();
-        let (_, reasons) = score_candidate(&arm, &over, &[0.0, 0.0], 0.0, goal, &[], &config());
+        let (_, reasons) = score_candidate(&arm, &over, &over, 0.0, goal, &[], &config());
         assert!(matches!(
             reasons[0],
             RejectReason::JointLimit {
@@ -283,7 +295,7 @@ mod tests {
         ));
 
         let nan = JointPath::from_waypoints(&[vec![0.0, 0.0], vec![f64::NAN, 0.0]]).unwrap();
-        let (_, reasons) = score_candidate(&arm, &nan, &[0.0, 0.0], 0.0, goal, &[], &config());
+        let (_, reasons) = score_candidate(&arm, &nan, &nan, 0.0, goal, &[], &config());
         assert_eq!(reasons, vec![RejectReason::NonFinite]);
     }
 

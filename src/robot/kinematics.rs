@@ -269,6 +269,42 @@ impl PlanarArm {
         Ok(solutions)
     }
 
+    /// The IK solution for `target_m` nearest (joint-space distance) to `near_rad`, over both
+    /// branches and every ±2π shift of each joint that lies inside its limits; `None` when the
+    /// target is unreachable or no solution fits the limits.
+    pub fn ik_nearest(&self, target_m: [f64; 2], near_rad: &[f64]) -> Option<[f64; 2]> {
+        if near_rad.len() != 2 {
+            return None;
+        }
+        let mut best: Option<([f64; 2], f64)> = None;
+        for branch in ElbowBranch::ALL {
+            let Ok(raw) = self.ik_raw(target_m, branch) else {
+                continue;
+            };
+            let mut q = [0.0; 2];
+            let mut ok = true;
+            for (i, value) in raw.iter().enumerate() {
+                let joint = &self.description.joints[i];
+                let fitted = [*value, *value - 2.0 * PI, *value + 2.0 * PI]
+                    .into_iter()
+                    .filter(|v| *v >= joint.lower_rad && *v <= joint.upper_rad)
+                    .min_by(|a, b| (a - near_rad[i]).abs().total_cmp(&(b - near_rad[i]).abs()));
+                match fitted {
+                    Some(v) => q[i] = v,
+                    None => ok = false,
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let d = (q[0] - near_rad[0]).hypot(q[1] - near_rad[1]);
+            if best.is_none_or(|(_, bd)| d < bd) {
+                best = Some((q, d));
+            }
+        }
+        best.map(|(q, _)| q)
+    }
+
     /// IK without joint limits: shoulder in (-π, π], elbow in [-π, π].
     fn ik_raw(&self, target_m: [f64; 2], branch: ElbowBranch) -> Result<[f64; 2], IkError> {
         let &[l1, l2] = self.link_lengths_m() else {
@@ -334,6 +370,25 @@ mod tests {
 
     fn arm() -> PlanarArm {
         PlanarArm::new(RobotDescription::planar_2link()).unwrap()
+    }
+
+    #[test]
+    fn ik_nearest_picks_the_branch_and_wrap_nearest_to_a_hint() {
+        let arm = PlanarArm::new(RobotDescription::planar_2link()).unwrap();
+        let target = arm.end_effector(&[3.0, 1.0]);
+        // Near the shoulder's upper limit: the unwrapped solution, same elbow sign.
+        let q = arm.ik_nearest(target, &[2.9, 0.9]).unwrap();
+        assert!(
+            (q[0] - 3.0).abs() < 1e-9 && (q[1] - 1.0).abs() < 1e-9,
+            "{q:?}"
+        );
+        // The other branch when the hint has the other elbow sign.
+        let q = arm.ik_nearest(target, &[-2.0, -1.0]).unwrap();
+        assert!(q[1] < 0.0, "{q:?}");
+        let end = arm.end_effector(&q);
+        assert!((end[0] - target[0]).hypot(end[1] - target[1]) < 1e-9);
+        assert!(arm.ik_nearest([5.0, 0.0], &[0.0, 0.0]).is_none());
+        assert!(arm.ik_nearest(target, &[0.0]).is_none());
     }
 
     #[test]

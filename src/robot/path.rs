@@ -78,16 +78,47 @@ impl JointPath {
         &self.positions_rad
     }
 
-    /// Replaces the first waypoint (e.g. with the robot's start configuration).
-    pub fn set_first(&mut self, positions_rad: &[f64]) -> Result<()> {
-        if positions_rad.len() != self.dof {
-            return Err(Error::Shape {
-                what: "joint path first waypoint".to_string(),
-                expected: vec![self.dof],
-                found: vec![positions_rad.len()],
-            });
+    /// Moves the end points onto `start_rad` and (when given) `end_rad` by adding a linear
+    /// ramp of the offsets: waypoint `i` of `n` moves by `(1 - s) * (start - first) + s *
+    /// (end - last)` with `s = i / (n - 1)`. The shape of the path in between is kept (a
+    /// straight segment stays straight), unlike snapping only the first or last waypoint,
+    /// which would put a jump into the path. A one-waypoint path becomes `start_rad`.
+    pub fn anchor(&mut self, start_rad: &[f64], end_rad: Option<&[f64]>) -> Result<()> {
+        for (what, values) in [("start", Some(start_rad)), ("end", end_rad)] {
+            if let Some(values) = values {
+                if values.len() != self.dof {
+                    return Err(Error::Shape {
+                        what: format!("joint path anchor ({what})"),
+                        expected: vec![self.dof],
+                        found: vec![values.len()],
+                    });
+                }
+            }
         }
-        self.positions_rad[..self.dof].copy_from_slice(positions_rad);
+        let n = self.len();
+        let first = self.first().to_vec();
+        let last = self.last().to_vec();
+        let dof = self.dof;
+        for (i, waypoint) in self.positions_rad.chunks_exact_mut(dof).enumerate() {
+            let s = if n > 1 {
+                i as f64 / (n - 1) as f64
+            } else {
+                0.0
+            };
+            for j in 0..dof {
+                let mut offset = (1.0 - s) * (start_rad[j] - first[j]);
+                if let Some(end) = end_rad {
+                    offset += s * (end[j] - last[j]);
+                }
+                waypoint[j] += offset;
+            }
+        }
+        // Exactly, not up to rounding.
+        self.positions_rad[..dof].copy_from_slice(start_rad);
+        if let (Some(end), true) = (end_rad, n > 1) {
+            let from = self.positions_rad.len() - dof;
+            self.positions_rad[from..].copy_from_slice(end);
+        }
         Ok(())
     }
 
@@ -183,6 +214,22 @@ pub fn distance(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchor_ramps_both_ends_and_keeps_straight_segments_straight() {
+        let mut path = JointPath::new(2, vec![0.0, 0.0, 1.0, 1.0, 2.0, 2.0]).unwrap();
+        path.anchor(&[0.2, -0.2], Some(&[2.0, 1.6])).unwrap();
+        let expect = [0.2, -0.2, 1.1, 0.7, 2.0, 1.6];
+        for (a, b) in path.as_slice().iter().zip(expect) {
+            assert!((a - b).abs() < 1e-12, "{:?}", path.as_slice());
+        }
+        // Only the start: the end stays where it was.
+        let mut path = JointPath::new(1, vec![0.0, 1.0, 2.0]).unwrap();
+        path.anchor(&[1.0], None).unwrap();
+        assert_eq!(path.as_slice(), &[1.0, 1.5, 2.0]);
+        assert!(path.anchor(&[1.0, 2.0], None).is_err());
+        assert!(path.anchor(&[1.0], Some(&[])).is_err());
+    }
 
     #[test]
     fn shapes_are_checked() {

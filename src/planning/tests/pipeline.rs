@@ -6,6 +6,7 @@ use crate::planning::{
     segment_extrema, CandidateBatch, CandidateSource, CommandedState, ConditionTerm, ModeRequest,
     Plan, PlanOutcome, Planner, PlannerConfig, RejectReason, SelectionReason, SyntheticSource,
 };
+use crate::robot::JointPath;
 use crate::task::{GeometricLabeller, LabelScheme};
 use crate::Result;
 
@@ -303,4 +304,91 @@ fn no_valid_candidate_means_no_plan() {
         .candidates
         .iter()
         .all(|c| !c.valid && c.mode.is_none()));
+}
+
+/// Always the same paths.
+struct Fixed(Vec<JointPath>, Vec<String>);
+
+impl CandidateSource for Fixed {
+    fn condition_terms(&self) -> &[ConditionTerm] {
+        &[]
+    }
+
+    fn mode_names(&self) -> &[String] {
+        &self.1
+    }
+
+    fn sample(&mut self, _: &[f32], _: Option<usize>, _: usize, _: u64) -> Result<CandidateBatch> {
+        CandidateBatch::from_paths(&self.0, vec![0.0; self.0.len()])
+    }
+}
+
+#[test]
+fn ends_near_the_goal_are_bent_onto_it_far_ones_rejected() {
+    let arm = arm();
+    let mut scene = blocked_scene();
+    scene.obstacles.clear();
+    let goal_q = arm.ik_nearest(scene.goal_m, &[0.0, 1.0]).unwrap();
+    // Straight joint-space paths from slightly off the start to slightly off the goal
+    // configuration: the end effector ends about 5 cm and about 20 cm from the goal.
+    let path_to = |end_offset_rad: f64| {
+        let from = [scene.start_rad[0] + 0.05, scene.start_rad[1] - 0.05];
+        let to = [goal_q[0] + end_offset_rad, goal_q[1]];
+        let waypoints: Vec<Vec<f64>> = (0..HORIZON)
+            .map(|i| {
+                let s = i as f64 / (HORIZON - 1) as f64;
+                vec![
+                    from[0] + s * (to[0] - from[0]),
+                    from[1] + s * (to[1] - from[1]),
+                ]
+            })
+            .collect();
+        JointPath::from_waypoints(&waypoints).unwrap()
+    };
+    let near = path_to(0.08);
+    let far = path_to(0.3);
+    let error = |p: &JointPath| {
+        let e = arm.end_effector(p.last());
+        (e[0] - scene.goal_m[0]).hypot(e[1] - scene.goal_m[1])
+    };
+    assert!(error(&near) > 0.03 && error(&near) < 0.1 && error(&far) > 0.1);
+    let plan_with = |max_goal_projection_m: Option<f64>| {
+        let config = PlannerConfig {
+            num_samples: 2,
+            max_goal_projection_m,
+            ..PlannerConfig::default()
+        };
+        let source = Fixed(vec![near.clone(), far.clone()], mode_names());
+        let mut planner = Planner::new(arm.clone(), Box::new(source), config).unwrap();
+        let observation = scene
+            .observation(&arm, ModeRequest::Any, &mode_names())
+            .unwrap();
+        planner.plan(&observation).unwrap()
+    };
+
+    let outcome = plan_with(Some(0.1));
+    let [bent, kept] = &outcome.candidates[..] else {
+        panic!("two candidates expected");
+    };
+    assert!(bent.valid, "{:?}", bent.reasons);
+    assert!(bent.scores.goal_error_m < 1e-9);
+    assert!((bent.scores.sampled_goal_error_m - error(&near)).abs() < 1e-12);
+    assert_eq!(bent.path.first(), &scene.start_rad[..]);
+    // The ramp: the middle waypoint moved by the mean of both end offsets.
+    let mid = HORIZON / 2;
+    let s = mid as f64 / (HORIZON - 1) as f64;
+    let moved = bent.path.waypoint(mid).unwrap()[0] - near.waypoint(mid).unwrap()[0];
+    let expect = (1.0 - s) * -0.05 + s * (goal_q[0] - near.last()[0]);
+    assert!((moved - expect).abs() < 1e-9, "{moved} vs {expect}");
+    assert!(matches!(kept.reasons[..], [RejectReason::GoalError { .. }]));
+    assert_eq!(kept.path.last(), far.last());
+    assert_eq!(outcome.chosen, Some(0));
+    let plan = outcome.plan.unwrap();
+    assert_plan_within_limits(&plan);
+    assert_eq!(plan.points.last().unwrap().positions, goal_q.to_vec());
+
+    // Without projection the sampled end must already be within the tolerance.
+    let outcome = plan_with(None);
+    assert!(outcome.candidates.iter().all(|c| !c.valid));
+    assert!(outcome.plan.is_none());
 }
