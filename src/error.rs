@@ -92,3 +92,12 @@ impl Error {
         }
     }
 }
+
+/// Writes `contents` to `path`, creating its missing parent folders first (output files named
+/// on the command line, e.g. `--json out/eval/eval.json`). Errors name the path.
+pub fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(path, contents).map_err(|e| Error::io(path, e))
+}

@@ -333,7 +333,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::Invalid(format!("bench report as JSON: {e}")))?;
-        std::fs::write(path, json + "\n").map_err(|e| Error::io(path, e))?;
+        crate::error::write_file(path, json + "\n")?;
     }
     Ok(report)
 }

@@ -465,7 +465,7 @@ pub fn run_with_progress(
     };
     if let Some(path) = &args.json {
         let text = report.to_json()?;
-        std::fs::write(path, text).map_err(|e| crate::Error::io(path, e))?;
+        crate::error::write_file(path, text)?;
     }
     if let Some(dir) = &args.report {
         report::write_report(dir, &report, &arm, &args.model)?;

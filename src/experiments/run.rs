@@ -69,12 +69,9 @@ impl ModesReport {
 
     /// Writes the JSON file.
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Invalid(format!("cannot serialise the modes report: {e}")))?;
-        std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+        crate::error::write_file(path, text + "\n")
     }
 }
 

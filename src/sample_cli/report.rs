@@ -193,7 +193,7 @@ impl SampleReport {
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let mut text = self.to_json()?;
         text.push('\n');
-        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+        crate::error::write_file(path, text)
     }
 
     /// A few lines for the terminal: the run, rejections, modes, the choice, the timings.
