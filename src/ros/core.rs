@@ -43,6 +43,9 @@ const AHEAD_CHECK_MAX_STEPS: usize = 1000;
 /// At the goal, the end effector may drift this many goal tolerances away before the node
 /// plans again (e.g. the robot was pushed).
 const GOAL_DRIFT_TOLERANCES: f64 = 2.0;
+/// How much sooner a receding-horizon replan must end than the plan being followed to replace
+/// it, seconds.
+const MIN_IMPROVEMENT_SECS: f64 = 0.1;
 
 /// Settings of the core (from the node parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -354,6 +357,10 @@ impl NodeCore {
             self.stats.superseded += 1;
             return None;
         }
+        // A receding-horizon replan (no new goal, obstacles or mode since the current plan was
+        // asked for) replaces a valid plan in motion only when it ends sooner: otherwise each
+        // replan restarts a path of similar length and the robot may never arrive.
+        let periodic = result.id > self.event_id;
         let outcome = match result.outcome {
             Err(failure) => {
                 self.stats.failed += 1;
@@ -372,6 +379,16 @@ impl NodeCore {
                     self.stats.rejection_summary()
                 );
                 self.planning_failed("no valid candidate".into(), Some(detail), now);
+            }
+            Some(plan)
+                if periodic
+                    && self.plan_current
+                    && self.executor.motion(now) == Motion::Following
+                    && plan.start_stamp_secs + plan.duration_secs()
+                        > now + self.executor.remaining_secs(now) - MIN_IMPROVEMENT_SECS =>
+            {
+                self.stats.not_better += 1;
+                self.problems.clear(plan_keys::PLANNING);
             }
             Some(plan) => match self.executor.adopt(plan.clone(), now) {
                 Ok(()) => {

@@ -103,6 +103,8 @@ pub struct PlanningStats {
     pub failed: u64,
     pub no_plan: u64,
     pub late: u64,
+    /// Receding-horizon plans not adopted because they would not end sooner than the current.
+    pub not_better: u64,
     pub superseded: u64,
     pub last: Option<OutcomeSummary>,
 }
@@ -280,6 +282,7 @@ impl NodeCore {
             ("failed_calls".into(), stats.failed.to_string()),
             ("no_valid_candidate".into(), stats.no_plan.to_string()),
             ("late_plans".into(), stats.late.to_string()),
+            ("kept_current_plan".into(), stats.not_better.to_string()),
             ("superseded".into(), stats.superseded.to_string()),
         ];
         let mut planning_ok = "no goal".to_string();
