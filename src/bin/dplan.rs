@@ -8,6 +8,8 @@
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
 //!   held-out scenes.
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
+//! - `dplan closed-loop --model DIR|synthetic --scenes N --seed S [--json OUT]`: the node's
+//!   core, the planner and the simulated arm in simulated time over random scenes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use diffusion_planner::bench::{self, BenchArgs};
 use diffusion_planner::eval::{self, EvalArgs, EvalProgress};
 use diffusion_planner::sample_cli::{run_sample, SampleArgs};
+use diffusion_planner::sim::{run_closed_loop, ClosedLoopArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
 
@@ -64,6 +67,9 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
     Modes(diffusion_planner::experiments::ModesArgs),
+    /// Closed loop without DDS: the node's core, the planner and the simulated arm in
+    /// simulated time over random scenes: success, collisions, time to goal, latency.
+    ClosedLoop(Box<ClosedLoopArgs>),
 }
 
 fn main() -> Result<()> {
@@ -84,6 +90,14 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Eval(args) => run_eval(&args),
+        Command::ClosedLoop(args) => {
+            let progress = bar(args.scenes as u64, "scenes (closed loop)");
+            let report = run_closed_loop(&args, &mut |done, _| progress.set_position(done as u64))
+                .context("dplan closed-loop")?;
+            progress.finish();
+            print!("{}", report.summary());
+            Ok(())
+        }
         Command::Modes(args) => {
             diffusion_planner::experiments::configure_cpu_threads();
             let report = diffusion_planner::experiments::run(&args).context("dplan modes")?;
