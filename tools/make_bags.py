@@ -77,10 +77,12 @@ LINKS_M = [0.5, 0.4]
 LINK_RADIUS_M = 0.03
 LIMITS_RAD = [math.pi, 2.8]
 GOAL_TOLERANCE_M = 0.02
-# The recorded robot: below the node's limits (1.5 rad/s, 3 rad/s^2).
-MAX_VELOCITY_RAD_S = 1.0
-MAX_ACCELERATION_RAD_S2 = 2.0
-REACTION_S = 0.3
+# The recorded robot: the arm's limits (as the node's plans use them) and a short reaction time,
+# so that it arrives about when the node's plan ends. (A robot that lags its plan by more than
+# the replan period meets a limitation of the node with mode requests: see docs/REPLAY.md.)
+MAX_VELOCITY_RAD_S = 1.5
+MAX_ACCELERATION_RAD_S2 = 3.0
+REACTION_S = 0.1
 # Clearance the recorded motion keeps from every obstacle (beyond the link radius), metres.
 MARGIN_M = 0.03
 # Measurement noise of the recorded positions (seeded), radians.
@@ -275,12 +277,14 @@ class Scenario:
             self.valid_circles = [tuple(c) for c in circles]
 
     def goal(self, t_s, xy, mode='any', frame=FRAME, follow=True):
-        """A goal, after a mode request 0.1 s before when `mode` differs from the current one.
-        `follow`: the recorded robot moves there."""
-        if mode != self.mode:
-            self.add(t_s - 0.1, '/mode_request', String(data=mode))
-            self.mode = mode
+        """A goal, followed at the same time by a mode request when `mode` differs from the
+        current one (a mode request alone, at the old goal, would leave the node without a
+        labelled candidate: docs/NODE.md, limitations). `follow`: the recorded robot moves
+        there."""
         self.add(t_s, '/goal', goal_msg(self.at(t_s), xy, frame))
+        if mode != self.mode:
+            self.add(t_s, '/mode_request', String(data=mode))
+            self.mode = mode
         if follow:
             self.follow(t_s, xy)
 
@@ -451,9 +455,9 @@ def scenario_bad_input(seed):
     # Joint states: a message with mismatched arrays, NaN positions, one of ours missing with an
     # unknown joint instead, and a gap (the node stops after state_timeout_secs, 0.5 s).
     s.event(24.0, 'joint_states with mismatched arrays', '2 names but 3 positions')
-    s.event(25.0, 'NaN joint positions', 'no valid position', hold=(25.6, 26.5))
-    s.event(27.5, 'an unknown joint, one of ours missing', '"elbow"', hold=(28.1, 29.0))
-    s.event(30.0, 'joint states stop', 'no valid position', hold=(30.6, 31.0))
+    s.event(25.0, 'NaN joint positions', 'no valid position', hold=(25.6, 26.45))
+    s.event(27.5, 'an unknown joint, one of ours missing', '"elbow"', hold=(28.1, 28.95))
+    s.event(30.0, 'joint states stop', 'no valid position', hold=(30.6, 30.95))
     s.goal(32.0, (0.3, 0.55))
 
     def override(t, q, v):

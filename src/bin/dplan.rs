@@ -8,6 +8,8 @@
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
 //!   held-out scenes.
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
+//! - `dplan replay BAG --out BAG [--model DIR] [PARAMS]` (feature `ros`): the node's behaviour
+//!   on a rosbag2 bag, offline and deterministic; writes what it would publish to a bag.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +66,10 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
     Modes(diffusion_planner::experiments::ModesArgs),
+    /// Replay a rosbag2 bag through the node offline (bag time, synchronous planning, no DDS)
+    /// and record what it publishes.
+    #[cfg(feature = "ros")]
+    Replay(diffusion_planner::ros::replay::ReplayArgs),
 }
 
 fn main() -> Result<()> {
@@ -91,6 +97,14 @@ fn main() -> Result<()> {
                 "{}",
                 diffusion_planner::experiments::report::summary(&report)
             );
+            Ok(())
+        }
+        #[cfg(feature = "ros")]
+        Command::Replay(args) => {
+            let summary = diffusion_planner::ros::replay::run(&args)
+                .with_context(|| format!("dplan replay {}", args.bag.display()))?;
+            print!("{}", summary.text());
+            println!("wrote {}", args.out.display());
             Ok(())
         }
     }
