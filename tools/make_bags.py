@@ -423,7 +423,7 @@ def scenario_modes(seed):
 
 
 def scenario_bad_input(seed):
-    s = Scenario('bad_input', seed, 40.0)
+    s = Scenario('bad_input', seed, 45.0)
     s.start()
     obstacle = (0.45, -0.5, 0.08)
     s.set_obstacles(0.2, [obstacle])

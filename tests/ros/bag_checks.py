@@ -281,8 +281,23 @@ class Checker:
                 self.check(f'{name}: the final configuration is on the requested branch',
                            branch == goal['mode'], final)
             summary.append({'goal': i, 'labels': distinct, 'final_rad': final,
-                            'reached_at': reached[0] if reached else None, 'error_m': error})
+                            'reached_at': reached[0] if reached else None, 'error_m': error,
+                            'reversals': self.reversals(window)})
         self.stats['goals'] = summary
+
+    def reversals(self, window):
+        """How often a joint's commanded velocity (each message's first point) changes sign
+        while it moves faster than 0.05 rad/s: 0 for a motion straight to the goal."""
+        count = 0
+        for j in range(len(self.b.joints)):
+            sign = 0
+            for _, m in window:
+                v = self.ordered(m, m.points[0].velocities)[j] if len(m.points[0].velocities) else 0.0
+                if abs(v) > 0.05:
+                    if sign and (v > 0) != (sign > 0):
+                        count += 1
+                    sign = 1 if v > 0 else -1
+        return count
 
     def events(self):
         for event in self.s['events']:

@@ -1,11 +1,12 @@
-//! The exact length of a CDR message, walked along its `ros2msg` definition.
+//! Canonical CDR bytes of a message, walked along its `ros2msg` definition.
 //!
 //! r2r's `to_serialized_bytes` calls `rmw_serialize`, which with Fast DDS
 //! (rmw_fastrtps_shared_cpp `rmw_serialize.cpp`) sets the buffer length to the type support's
-//! *estimated* size, not the bytes written: the message is followed by a few zero bytes. DDS
-//! payloads and rosbag2's recordings have the exact length, and readers such as `rosbags` reject
-//! a message with more than 3 bytes left over ("CDR message size mismatch"). The replay trims
-//! each serialised message to the length found here.
+//! *estimated* size, not the bytes written, and reuses a per-thread buffer whose alignment
+//! padding keeps what earlier messages left there. DDS payloads and rosbag2's recordings have
+//! the exact length, and readers such as `rosbags` reject a message with more than 3 bytes left
+//! over ("CDR message size mismatch"). [`Layouts::canonicalize`] trims each message to its exact
+//! length and zeroes its padding, so the same message always gives the same bytes.
 //!
 //! Encoding: plain CDR (XCDR1), little or big endian per the 4-byte encapsulation header; each
 //! primitive aligned to its size (8 for 64-bit types) from the end of that header; strings and
@@ -134,9 +135,27 @@ impl Layouts {
         Ok(())
     }
 
+    /// Trims the CDR message `data` (a `type_name`, with its encapsulation header) to its exact
+    /// length and zeroes its alignment padding.
+    pub fn canonicalize(&self, type_name: &str, data: &mut Vec<u8>) -> Result<()> {
+        let (len, padding) = self.walk(type_name, data)?;
+        data.truncate(len);
+        for (start, end) in padding {
+            if let Some(bytes) = data.get_mut(4 + start..4 + end) {
+                bytes.fill(0);
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes of the CDR message `data` (with its encapsulation header) that belong to a
     /// `type_name` message.
     pub fn serialized_len(&self, type_name: &str, data: &[u8]) -> Result<usize> {
+        Ok(self.walk(type_name, data)?.0)
+    }
+
+    /// The length and the padding ranges (body offsets) of a message.
+    fn walk(&self, type_name: &str, data: &[u8]) -> Result<(usize, Vec<(usize, usize)>)> {
         let little = match data.get(..2) {
             Some([0, 1]) => true,
             Some([0, 0]) => false,
@@ -152,9 +171,10 @@ impl Layouts {
             body: data.get(4..).unwrap_or(&[]),
             pos: 0,
             little,
+            padding: Vec::new(),
         };
         walker.message(&full_name(type_name, ""), 0)?;
-        Ok(4 + walker.pos)
+        Ok((4 + walker.pos, walker.padding))
     }
 }
 
@@ -163,6 +183,7 @@ struct Walker<'a> {
     body: &'a [u8],
     pos: usize,
     little: bool,
+    padding: Vec<(usize, usize)>,
 }
 
 impl Walker<'_> {
@@ -174,7 +195,11 @@ impl Walker<'_> {
     }
 
     fn skip(&mut self, align: usize, bytes: usize, what: &str) -> Result<()> {
-        self.pos = self.pos.div_ceil(align) * align + bytes;
+        let aligned = self.pos.div_ceil(align) * align;
+        if aligned > self.pos {
+            self.padding.push((self.pos, aligned));
+        }
+        self.pos = aligned + bytes;
         if self.pos > self.body.len() {
             return Err(self.short(what));
         }
@@ -283,6 +308,11 @@ mod tests {
             .to_string();
         assert!(err.contains("ends at byte"), "{err}");
         assert!(l.serialized_len("pkg/msg/Other", &top(0)).is_err());
+        let mut dirty = top(8);
+        dirty[4 + 17] = 0xaa; // padding after the frame id
+        dirty[4 + 36] = 0xbb; // padding before the point's f64s
+        l.canonicalize("pkg/msg/Top", &mut dirty).unwrap();
+        assert_eq!(dirty, top(0));
         assert!(l.serialized_len("pkg/msg/Top", &[1, 2]).is_err());
     }
 }

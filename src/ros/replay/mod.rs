@@ -204,18 +204,16 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// The CDR bytes of `msg` for output `k`, trimmed to their exact length (see [`cdr`]).
+    /// The CDR bytes of `msg` for output `k`: exact length, zeroed padding (see [`cdr`]).
     fn encode<T: WrappedTypesupport>(&self, k: usize, msg: &T) -> Result<Vec<u8>> {
         let topic = self.names.get(k).map_or("?", String::as_str);
         let type_name = OUTPUTS.get(k).map_or("?", |o| o.1);
         let mut bytes = msg.to_serialized_bytes().map_err(|e| {
             Error::Invalid(format!("cannot serialise a message for `{topic}`: {e}"))
         })?;
-        let len = self
-            .layouts
-            .serialized_len(type_name, &bytes)
+        self.layouts
+            .canonicalize(type_name, &mut bytes)
             .map_err(|e| Error::Invalid(format!("serialised message for `{topic}`: {e}")))?;
-        bytes.truncate(len);
         Ok(bytes)
     }
 }
