@@ -10,6 +10,8 @@
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
 //! - `dplan closed-loop --model DIR|synthetic --scenes N --seed S [--json OUT]`: the node's
 //!   core, the planner and the simulated arm in simulated time over random scenes.
+//! - `dplan replay BAG --out BAG [--model DIR] [PARAMS]` (feature `ros`): the node's behaviour
+//!   on a rosbag2 bag, offline and deterministic; writes what it would publish to a bag.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +72,10 @@ enum Command {
     /// Closed loop without DDS: the node's core, the planner and the simulated arm in
     /// simulated time over random scenes: success, collisions, time to goal, latency.
     ClosedLoop(Box<ClosedLoopArgs>),
+    /// Replay a rosbag2 bag through the node offline (bag time, synchronous planning, no DDS)
+    /// and record what it publishes.
+    #[cfg(feature = "ros")]
+    Replay(diffusion_planner::ros::replay::ReplayArgs),
 }
 
 fn main() -> Result<()> {
@@ -105,6 +111,14 @@ fn main() -> Result<()> {
                 "{}",
                 diffusion_planner::experiments::report::summary(&report)
             );
+            Ok(())
+        }
+        #[cfg(feature = "ros")]
+        Command::Replay(args) => {
+            let summary = diffusion_planner::ros::replay::run(&args)
+                .with_context(|| format!("dplan replay {}", args.bag.display()))?;
+            print!("{}", summary.text());
+            println!("wrote {}", args.out.display());
             Ok(())
         }
     }

@@ -21,6 +21,8 @@ mod app;
 pub mod convert;
 #[cfg(feature = "ros")]
 mod node;
+#[cfg(feature = "ros")]
+pub mod replay;
 
 #[cfg(feature = "ros")]
 pub use app::run;

@@ -250,7 +250,10 @@ fn serve(mut planner: Planner, shared: &Shared) {
 
 /// One planning call; a panic is caught and the planner's selection memory reset (it may be
 /// half-updated).
-fn plan_once(planner: &mut Planner, observation: &Observation) -> Result<PlanOutcome, PlanFailure> {
+pub(crate) fn plan_once(
+    planner: &mut Planner,
+    observation: &Observation,
+) -> Result<PlanOutcome, PlanFailure> {
     let result = catch_unwind(AssertUnwindSafe(|| planner.plan(observation)));
     match result {
         Ok(Ok(outcome)) => Ok(outcome),
