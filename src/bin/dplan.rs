@@ -8,6 +8,8 @@
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
 //!   held-out scenes.
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
+//! - `dplan demo-report --trace TRACE.json --out DIR [--process NAME=STATUS ...]`: the summary,
+//!   plots and page of a `scripts/demo` run; exit status 1 when the run failed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +66,9 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
     Modes(diffusion_planner::experiments::ModesArgs),
+    /// Summary, plots and Markdown page of a `scripts/demo` run from its trace; exits with
+    /// status 1 when the run failed (a collision, a crashed process, no goal reached).
+    DemoReport(diffusion_planner::demo::DemoReportArgs),
 }
 
 fn main() -> Result<()> {
@@ -93,7 +98,21 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Command::DemoReport(args) => run_demo_report(&args),
     }
+}
+
+fn run_demo_report(args: &diffusion_planner::demo::DemoReportArgs) -> Result<()> {
+    let summary = diffusion_planner::demo::run(args).context("dplan demo-report")?;
+    print!("{}", summary.text());
+    println!(
+        "report: {}",
+        args.out.join(diffusion_planner::demo::REPORT_MD).display()
+    );
+    if !summary.passed {
+        anyhow::bail!("the demo failed: {}", summary.problems.join("; "));
+    }
+    Ok(())
 }
 
 fn run_eval(args: &EvalArgs) -> Result<()> {
