@@ -32,6 +32,7 @@ pub mod planning;
 pub mod plot;
 pub mod robot;
 pub mod sample_cli;
+pub mod sim;
 pub mod task;
 pub mod train;
 

@@ -8,6 +8,8 @@
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
 //!   held-out scenes.
 //! - `dplan modes [--quick] [--report DIR] [--json OUT]`: the seed experiments on toy data.
+//! - `dplan closed-loop --model DIR|synthetic --scenes N --seed S [--json OUT]`: the node's
+//!   core, the planner and the simulated arm in simulated time over random scenes.
 //! - `dplan demo-report --trace TRACE.json --out DIR [--process NAME=STATUS ...]`: the summary,
 //!   plots and page of a `scripts/demo` run; exit status 1 when the run failed.
 
@@ -23,6 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use diffusion_planner::bench::{self, BenchArgs};
 use diffusion_planner::eval::{self, EvalArgs, EvalProgress};
 use diffusion_planner::sample_cli::{run_sample, SampleArgs};
+use diffusion_planner::sim::{run_closed_loop, ClosedLoopArgs};
 use diffusion_planner::task::generate::{generate, DataConfig};
 use diffusion_planner::train::{train, TrainConfig};
 
@@ -66,6 +69,9 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Seed experiments on toy data: mode coverage, GMM collapse, mode interpolation.
     Modes(diffusion_planner::experiments::ModesArgs),
+    /// Closed loop without DDS: the node's core, the planner and the simulated arm in
+    /// simulated time over random scenes: success, collisions, time to goal, latency.
+    ClosedLoop(Box<ClosedLoopArgs>),
     /// Summary, plots and Markdown page of a `scripts/demo` run from its trace; exits with
     /// status 1 when the run failed (a collision, a crashed process, no goal reached).
     DemoReport(diffusion_planner::demo::DemoReportArgs),
@@ -89,6 +95,14 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Eval(args) => run_eval(&args),
+        Command::ClosedLoop(args) => {
+            let progress = bar(args.scenes as u64, "scenes (closed loop)");
+            let report = run_closed_loop(&args, &mut |done, _| progress.set_position(done as u64))
+                .context("dplan closed-loop")?;
+            progress.finish();
+            print!("{}", report.summary());
+            Ok(())
+        }
         Command::Modes(args) => {
             diffusion_planner::experiments::configure_cpu_threads();
             let report = diffusion_planner::experiments::run(&args).context("dplan modes")?;

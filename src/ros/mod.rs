@@ -11,6 +11,7 @@ mod param_value;
 pub mod params;
 pub mod problems;
 pub mod report;
+pub mod sim;
 pub mod source;
 pub mod worker;
 

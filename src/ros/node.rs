@@ -20,7 +20,7 @@ pub fn create_node(namespace: &str) -> Result<(r2r::Node, NodeParams)> {
 /// `r2r::Context::create`, which panics when rcl rejects the arguments (e.g. a parameter file
 /// with a syntax error or a list of mixed types): the panic becomes an error with rcl's message.
 /// The default panic hook is silenced meanwhile so the message is reported once.
-fn create_context() -> Result<r2r::Context> {
+pub(crate) fn create_context() -> Result<r2r::Context> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let created = std::panic::catch_unwind(r2r::Context::create);
@@ -40,7 +40,7 @@ fn create_context() -> Result<r2r::Context> {
     }
 }
 
-fn read_params(node: &r2r::Node) -> ParamMap {
+pub(crate) fn read_params(node: &r2r::Node) -> ParamMap {
     let params = match node.params.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
@@ -51,7 +51,7 @@ fn read_params(node: &r2r::Node) -> ParamMap {
         .collect()
 }
 
-fn ros_error(what: &str, e: r2r::Error) -> Error {
+pub(crate) fn ros_error(what: &str, e: r2r::Error) -> Error {
     Error::Invalid(format!("{what} failed: {e}"))
 }
 

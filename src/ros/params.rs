@@ -315,30 +315,39 @@ fn check_joint_names(r: &mut Reader<'_>, joints: &[String]) {
 
 /// Reads typed values from the map, collecting every error; a getter returns a placeholder
 /// (the default, or empty) after recording an error.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     map: &'a ParamMap,
     errors: Vec<Error>,
     /// Keys that already have an error (cross-checks skip them).
     failed: BTreeSet<String>,
 }
 
-impl Reader<'_> {
-    fn fail(&mut self, key: &str, reason: impl Into<String>) {
+impl<'a> Reader<'a> {
+    /// A reader of `map` without errors yet (also used by the simulator's parameters).
+    pub(crate) fn new(map: &'a ParamMap) -> Self {
+        Reader {
+            map,
+            errors: Vec::new(),
+            failed: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn fail(&mut self, key: &str, reason: impl Into<String>) {
         self.failed.insert(key.to_string());
         self.errors.push(Error::config(key, reason));
     }
 
-    fn required(&mut self, key: &str) {
+    pub(crate) fn required(&mut self, key: &str) {
         if self.ok(key) {
             self.fail(key, "is required");
         }
     }
 
-    fn ok(&self, key: &str) -> bool {
+    pub(crate) fn ok(&self, key: &str) -> bool {
         !self.failed.contains(key)
     }
 
-    fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         let mut errors = std::mem::take(&mut self.errors);
         match errors.len() {
             0 => Ok(()),
@@ -354,14 +363,14 @@ impl Reader<'_> {
     }
 
     /// The value of `key`, `None` when absent (or declared without value).
-    fn get(&self, key: &str) -> Option<ParamValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<ParamValue> {
         self.map
             .get(key)
             .filter(|v| **v != ParamValue::NotSet)
             .cloned()
     }
 
-    fn wrong_type(&mut self, key: &str, expected: &str, found: &ParamValue) {
+    pub(crate) fn wrong_type(&mut self, key: &str, expected: &str, found: &ParamValue) {
         let hint = match (expected, found) {
             ("a double", ParamValue::Integer(i)) => format!(" (write {i}.0)"),
             _ => String::new(),
@@ -376,7 +385,7 @@ impl Reader<'_> {
     }
 
     /// A string; required when `default` is `None`.
-    fn string(&mut self, key: &str, default: Option<&str>) -> String {
+    pub(crate) fn string(&mut self, key: &str, default: Option<&str>) -> String {
         match (self.get(key), default) {
             (Some(ParamValue::String(s)), _) => s,
             (Some(other), _) => {
@@ -392,7 +401,7 @@ impl Reader<'_> {
     }
 
     /// A string parsed into `T`.
-    fn parsed<T>(
+    pub(crate) fn parsed<T>(
         &mut self,
         key: &str,
         default: &str,
@@ -410,7 +419,7 @@ impl Reader<'_> {
     }
 
     /// A required string array.
-    fn string_array(&mut self, key: &str) -> Vec<String> {
+    pub(crate) fn string_array(&mut self, key: &str) -> Vec<String> {
         match self.get(key) {
             Some(ParamValue::StringArray(v)) => v,
             Some(other) => {
@@ -425,7 +434,7 @@ impl Reader<'_> {
     }
 
     /// A finite double.
-    fn double(&mut self, key: &str, default: f64) -> f64 {
+    pub(crate) fn double(&mut self, key: &str, default: f64) -> f64 {
         let value = match self.get(key) {
             Some(ParamValue::Double(v)) => v,
             Some(other) => {
@@ -442,7 +451,7 @@ impl Reader<'_> {
     }
 
     /// A finite double > 0 (NaN fails the check).
-    fn positive(&mut self, key: &str, default: f64) -> f64 {
+    pub(crate) fn positive(&mut self, key: &str, default: f64) -> f64 {
         let value = self.double(key, default);
         if self.ok(key) && value.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             self.fail(key, format!("is {value}, expected > 0"));
@@ -451,7 +460,7 @@ impl Reader<'_> {
         value
     }
 
-    fn integer(&mut self, key: &str, default: i64) -> i64 {
+    pub(crate) fn integer(&mut self, key: &str, default: i64) -> i64 {
         match self.get(key) {
             Some(ParamValue::Integer(v)) => v,
             Some(other) => {
@@ -463,7 +472,7 @@ impl Reader<'_> {
     }
 
     /// An integer in 1 ..= max.
-    fn count(&mut self, key: &str, default: i64, max: usize) -> usize {
+    pub(crate) fn count(&mut self, key: &str, default: i64, max: usize) -> usize {
         let value = self.integer(key, default);
         match usize::try_from(value) {
             Ok(n) if (1..=max).contains(&n) => n,
@@ -477,7 +486,7 @@ impl Reader<'_> {
     }
 
     /// An integer >= 0.
-    fn seed(&mut self, key: &str, default: i64) -> u64 {
+    pub(crate) fn seed(&mut self, key: &str, default: i64) -> u64 {
         let value = self.integer(key, default);
         u64::try_from(value).unwrap_or_else(|_| {
             self.fail(key, format!("is {value}, expected >= 0"));
@@ -485,7 +494,7 @@ impl Reader<'_> {
         })
     }
 
-    fn bool(&mut self, key: &str, default: bool) -> bool {
+    pub(crate) fn bool(&mut self, key: &str, default: bool) -> bool {
         match self.get(key) {
             Some(ParamValue::Bool(v)) => v,
             Some(other) => {
@@ -497,7 +506,7 @@ impl Reader<'_> {
     }
 
     /// A flat double array of (x, y, radius) triples; absent = none.
-    fn obstacles(&mut self, key: &str) -> Vec<StaticObstacle> {
+    pub(crate) fn obstacles(&mut self, key: &str) -> Vec<StaticObstacle> {
         let values = match self.get(key) {
             Some(ParamValue::DoubleArray(v)) => v,
             Some(other) => {

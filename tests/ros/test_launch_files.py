@@ -191,3 +191,97 @@ def test_python_launch_file_uses_only_launch_packages():
     launch = PyLaunch(LAUNCH_PY)
     assert launch.imports() <= {'launch', 'launch_ros'}
     assert 'ros2launch' in {e.text for e in ET.parse(ROOT / 'package.xml').getroot()}
+
+
+# --- launch/sim.launch.py: the simulated arm and the node -----------------------------------
+
+SIM_LAUNCH_PY = ROOT / 'launch' / 'sim.launch.py'
+SIM_CONFIG = ROOT / 'config' / 'sim_planar_arm.yaml'
+SIM_APP = ROOT / 'src' / 'ros' / 'sim' / 'app.rs'
+
+
+def documented_sim_keys():
+    """The keys of the table under `### Parameters` in docs/SIM.md."""
+    text = (ROOT / 'docs' / 'SIM.md').read_text()
+    section = text.split('### Parameters', 1)[1].split('\n## ', 1)[0]
+    return re.findall(r'^\| `([a-z_]+)` \|', section, flags=re.MULTILINE)
+
+
+def sim_launch():
+    launch = PyLaunch(SIM_LAUNCH_PY)
+    args = {}
+    for call in launch.calls('DeclareLaunchArgument'):
+        args[launch.value(call.args[0])] = launch.kwargs(call).get('default_value')
+    nodes = {}
+    for call in launch.calls('Node'):
+        node = launch.kwargs(call)
+        params = node['parameters']
+        nodes[node['executable']] = {
+            'package': node['package'],
+            'name': node['name'],
+            'param_files': [p for p in params if isinstance(p, str)],
+            'params': {k: v for p in params if isinstance(p, dict) for k, v in p.items()},
+            'remaps': [tuple(r) for r in node.get('remappings', [])],
+        }
+    return launch, args, nodes
+
+
+def test_sim_launch_arguments():
+    _, args, _ = sim_launch()
+    share = f'$(find-pkg-share {package_name()})'
+    assert args == {
+        'model': f'{share}/models/planar_arm',
+        'params_file': f'{share}/config/planar_arm.yaml',
+        'sim_params_file': f'{share}/config/sim_planar_arm.yaml',
+        'use_sim_time': 'false',
+    }
+
+
+def test_sim_launch_starts_both_binaries_of_the_package():
+    _, _, nodes = sim_launch()
+    binaries = {b['name']: b for b in cargo()['bin']}
+    assert set(nodes) == {'diffusion_planner', 'diffusion_planner_sim'}
+    for executable, node in nodes.items():
+        assert node['package'] == package_name()
+        assert node['name'] == executable
+        assert binaries[executable].get('required-features') == ['ros']
+
+
+def test_sim_launch_shares_the_model_and_the_clock():
+    _, _, nodes = sim_launch()
+    sim, planner = nodes['diffusion_planner_sim'], nodes['diffusion_planner']
+    assert sim['param_files'] == ['$(var sim_params_file)']
+    assert sim['params'] == {'model_path': '$(var model)', 'publish_clock': '$(var use_sim_time)'}
+    assert set(sim['params']) <= set(documented_sim_keys())
+    assert planner['param_files'] == ['$(var params_file)']
+    assert planner['params'] == {'model_path': '$(var model)', 'use_sim_time': '$(var use_sim_time)'}
+    assert set(planner['params']) <= set(documented_keys())
+
+
+def test_sim_listens_where_the_node_publishes():
+    _, _, nodes = sim_launch()
+    assert nodes['diffusion_planner']['remaps'] == [('joint_trajectory', CONTROLLER_TOPIC)]
+    assert nodes['diffusion_planner_sim']['remaps'] == []
+    # The simulator subscribes to the relative name, which is the controller topic in the root
+    # namespace.
+    relative = CONTROLLER_TOPIC.lstrip('/')
+    assert f'"{relative}"' in SIM_APP.read_text()
+
+
+def test_sim_config_uses_documented_keys_and_the_nodes_joints():
+    config = yaml.safe_load(SIM_CONFIG.read_text())
+    assert list(config) == ['diffusion_planner_sim']
+    keys = config['diffusion_planner_sim']['ros__parameters']
+    assert set(keys) <= set(documented_sim_keys())
+    assert {'model_path', 'joints'} <= set(keys)
+    node = yaml.safe_load(CONFIG.read_text())['diffusion_planner']['ros__parameters']
+    assert keys['joints'] == node['joints']
+    assert len(keys['initial_positions']) == len(keys['joints'])
+    # Types are strict in ROS 2: doubles must be written as doubles.
+    for key in ('update_rate_hz', 'real_time_factor', 'goal_tolerance_m', 'diagnostics_rate_hz'):
+        assert isinstance(keys[key], float), key
+
+
+def test_sim_launch_uses_only_launch_packages():
+    launch, _, _ = sim_launch()
+    assert launch.imports() <= {'launch', 'launch_ros'}
