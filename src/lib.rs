@@ -21,6 +21,7 @@
 //! The core has no ROS types and builds and tests with `--no-default-features`.
 
 pub mod bench;
+pub mod demo;
 pub mod device;
 pub mod diffusion;
 pub mod error;

@@ -12,6 +12,8 @@
 //!   core, the planner and the simulated arm in simulated time over random scenes.
 //! - `dplan replay BAG --out BAG [--model DIR] [PARAMS]` (feature `ros`): the node's behaviour
 //!   on a rosbag2 bag, offline and deterministic; writes what it would publish to a bag.
+//! - `dplan demo-report --trace TRACE.json --out DIR [--process NAME=STATUS ...]`: the summary,
+//!   plots and page of a `scripts/demo` run; exit status 1 when the run failed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +78,9 @@ enum Command {
     /// and record what it publishes.
     #[cfg(feature = "ros")]
     Replay(diffusion_planner::ros::replay::ReplayArgs),
+    /// Summary, plots and Markdown page of a `scripts/demo` run from its trace; exits with
+    /// status 1 when the run failed (a collision, a crashed process, no goal reached).
+    DemoReport(diffusion_planner::demo::DemoReportArgs),
 }
 
 fn main() -> Result<()> {
@@ -121,7 +126,21 @@ fn main() -> Result<()> {
             println!("wrote {}", args.out.display());
             Ok(())
         }
+        Command::DemoReport(args) => run_demo_report(&args),
     }
+}
+
+fn run_demo_report(args: &diffusion_planner::demo::DemoReportArgs) -> Result<()> {
+    let summary = diffusion_planner::demo::run(args).context("dplan demo-report")?;
+    print!("{}", summary.text());
+    println!(
+        "report: {}",
+        args.out.join(diffusion_planner::demo::REPORT_MD).display()
+    );
+    if !summary.passed {
+        anyhow::bail!("the demo failed: {}", summary.problems.join("; "));
+    }
+    Ok(())
 }
 
 fn run_eval(args: &EvalArgs) -> Result<()> {
