@@ -37,12 +37,14 @@ fn model() -> String {
     std::env::var("DP_TEST_MODEL").unwrap_or_else(|_| "synthetic".into())
 }
 
-/// Bag time per wall second of the live replays (`DP_REPLAY_RATE`, default 1).
+/// Bag time per wall second of the live replays (`DP_REPLAY_RATE`, default 2: the node runs
+/// on `/clock`, so its timers, timeouts and look-ahead scale with the bag; only the planning
+/// calls' wall time does not, about a millisecond with the geometric source).
 fn rate() -> f64 {
     std::env::var("DP_REPLAY_RATE")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(1.0)
+        .unwrap_or(2.0)
 }
 
 /// A DDS domain (1..=100) and a namespace for one live replay.

@@ -19,7 +19,8 @@ tools/make_bags.py stores in the input bag's metadata (`custom_data`). Checks:
   request, every chosen mode label (planning diagnostics) and the final elbow branch are the
   requested ones;
 - each bad input: the diagnostics status named by the scenario shows the expected text at the
-  expected level within 3 s, and in its hold window every trajectory is a hold at one position;
+  expected level within 3 s, and in its hold window the node stops (the first hold within
+  BRAKING_S; a moving robot brakes first) and then only holds, at one position;
 - the node published trajectories until the end (it did not crash).
 With --compare, per goal: the same chosen mode labels (`sequence`: the same sequence of distinct
 labels; `final`: the same last label) and final commanded positions within 0.05 rad.
@@ -42,6 +43,9 @@ SAMPLE_S = 0.005
 COLLISION_TOLERANCE_M = 1e-3
 FINAL_POSITION_TOLERANCE_RAD = 0.05
 DIAGNOSTICS_WITHIN_S = 3.0
+# A stop brakes along the path with at most half the acceleration limits (docs/NODE.md): from
+# 1.5 rad/s at 1.5 rad/s^2, one second.
+BRAKING_S = 1.2
 LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 SPHERE, CYLINDER = 2, 3
 ADD, DELETE, DELETEALL = 0, 2, 3
@@ -312,11 +316,16 @@ class Checker:
             if event['hold']:
                 start, until = event['hold']
                 window = [(t, m) for t, m in self.b.trajectories if start <= t <= until]
-                holds = [m for _, m in window if self.is_hold(m)]
+                first = next((k for k, (_, m) in enumerate(window) if self.is_hold(m)), None)
+                holds = [m for _, m in window[first:]] if first is not None else []
                 positions = {tuple(round(x, 9) for x in m.points[0].positions) for m in holds}
-                self.check(f'{name}: holds at one position from {start} to {until} s',
-                           window and len(holds) == len(window) and len(positions) == 1,
-                           f'{len(window)} trajectories, {len(holds)} holds, positions '
+                braking = window[first][0] - start if first is not None else None
+                self.check(f'{name}: stops (within {BRAKING_S} s) and holds at one position '
+                           f'until {until} s',
+                           holds and all(self.is_hold(m) for m in holds)
+                           and len(positions) == 1 and braking <= BRAKING_S,
+                           f'{len(window)} trajectories, the first hold after {braking} s, '
+                           f'then {sum(self.is_hold(m) for m in holds)} of {len(holds)} holds at '
                            f'{sorted(positions)[:3]}')
 
 
