@@ -83,6 +83,21 @@ impl SimulatedJoints {
         })
     }
 
+    /// Multiplies every acceleration limit by `scale` (> 0; 1 is the robot description's
+    /// limit, a larger value models actuators stronger than the planning limit).
+    pub fn scale_acceleration_limits(&mut self, scale: f64) -> Result<()> {
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(Error::config(
+                "acceleration_limit_scale",
+                format!("must be finite and > 0, found {scale}"),
+            ));
+        }
+        for l in &mut self.limits {
+            l.max_acceleration_rad_s2 *= scale;
+        }
+        Ok(())
+    }
+
     pub fn positions(&self) -> &[f64] {
         &self.positions
     }

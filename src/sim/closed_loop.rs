@@ -36,8 +36,9 @@ use super::validate::JtcSettings;
 use crate::device::DeviceSpec;
 use crate::eval::{held_out_scenes, percentile, HeldOutScene};
 use crate::model::{ModelSpec, MODEL_YAML};
-use crate::planning::{PlanOutcome, Planner};
+use crate::planning::{Plan, PlanOutcome, Planner};
 use crate::ros::core::{CoreSettings, NodeCore};
+use crate::ros::executor::Motion;
 use crate::ros::geometric_source::SYNTHETIC_MODEL_PATH;
 use crate::ros::inputs::{marker, GoalIn, Inputs, JointStateIn, MarkerIn};
 use crate::ros::params::{load_params_file, NodeParams, ParamValue};
@@ -83,6 +84,14 @@ pub struct ClosedLoopArgs {
     /// The simulated controller manager's update rate, Hz.
     #[arg(long, default_value_t = 100.0)]
     pub update_rate_hz: f64,
+    /// The simulated joints' acceleration limits as a multiple of the robot description's
+    /// (1: the planning limits are the physical ones).
+    #[arg(long, default_value_t = 1.0)]
+    pub acceleration_limit_scale: f64,
+    /// What-if for the node: stamp each trajectory with the node's clock instead of 0 (the
+    /// node publishes stamp 0; see docs/SIM.md).
+    #[arg(long)]
+    pub stamped: bool,
     /// Device of the network: cpu, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -101,6 +110,8 @@ impl ClosedLoopArgs {
             latency_ms: None,
             timeout_secs: 20.0,
             update_rate_hz: 100.0,
+            acceleration_limit_scale: 1.0,
+            stamped: false,
             device: DeviceSpec::Cpu,
         }
     }
@@ -120,6 +131,7 @@ impl ClosedLoopArgs {
         for (key, value) in [
             ("timeout_secs", self.timeout_secs),
             ("update_rate_hz", self.update_rate_hz),
+            ("acceleration_limit_scale", self.acceleration_limit_scale),
         ] {
             if !(value > 0.0 && value.is_finite()) {
                 return Err(Error::config(
@@ -180,9 +192,15 @@ pub struct ClosedLoopReport {
     pub planning_latency_ms_p50: Option<f64>,
     pub planning_latency_ms_p99: Option<f64>,
     pub min_clearance_m: Option<f64>,
+    /// The largest joint tracking error of the simulated arm over all scenes (radians; how far
+    /// the arm fell behind infeasible commands, see docs/SIM.md).
+    pub max_tracking_error_rad: f64,
     /// `measured wall time` or `fixed N ms`.
     pub latency_model: String,
     pub timeout_secs: f64,
+    pub acceleration_limit_scale: f64,
+    /// Trajectories stamped with the node's clock (`--stamped`) instead of 0.
+    pub stamped: bool,
     pub control_rate_hz: f64,
     pub update_rate_hz: f64,
     pub wall_secs: f64,
@@ -205,7 +223,9 @@ impl ClosedLoopReport {
              time to goal p50/p90  {} / {}\n\
              mode switches         {} (in {} scenes)\n\
              planning latency      p50 {} / p99 {} ({} calls; latency model: {})\n\
-             min clearance         {}\n",
+             joints                acceleration limits x {}\n\
+             min clearance         {}\n\
+             max tracking error    {:.4} rad\n",
             self.scenes,
             self.infeasible_scenes,
             self.model,
@@ -224,7 +244,9 @@ impl ClosedLoopReport {
             opt(self.planning_latency_ms_p99, "ms"),
             self.planning_calls,
             self.latency_model,
+            self.acceleration_limit_scale,
             opt(self.min_clearance_m, "m"),
+            self.max_tracking_error_rad,
         )
     }
 }
@@ -341,11 +363,17 @@ fn aggregate(
             .iter()
             .filter_map(|s| s.min_clearance_m)
             .reduce(f64::min),
+        max_tracking_error_rad: per_scene
+            .iter()
+            .map(|s| s.max_tracking_error_rad)
+            .fold(0.0, f64::max),
         latency_model: match args.latency_ms {
             Some(ms) => format!("fixed {ms} ms"),
             None => "measured wall time".into(),
         },
         timeout_secs: args.timeout_secs,
+        acceleration_limit_scale: args.acceleration_limit_scale,
+        stamped: args.stamped,
         control_rate_hz: params.control_rate_hz,
         update_rate_hz: args.update_rate_hz,
         wall_secs: started.elapsed().as_secs_f64(),
@@ -405,7 +433,8 @@ impl<'a> SceneRun<'a> {
             scene.start_rad.clone(),
             1.0 / args.update_rate_hz,
             params.goal_tolerance_m,
-        )?;
+        )?
+        .with_acceleration_limit_scale(args.acceleration_limit_scale)?;
         let markers: Vec<MarkerIn> = std::iter::once(MarkerIn {
             ns: "scene".into(),
             action: marker::DELETEALL,
@@ -484,9 +513,13 @@ impl<'a> SceneRun<'a> {
         }
     }
 
-    fn record_mode(&mut self, outcome: &PlanOutcome) {
-        let adopted =
-            outcome.plan.is_some() && self.core.executor().active_plan() == outcome.plan.as_ref();
+    /// Records the chosen label of an outcome the executor adopted (`before`: the active
+    /// trajectory before the result was taken).
+    fn record_mode(&mut self, outcome: &PlanOutcome, before: Option<&Plan>, now: f64) {
+        let executor = self.core.executor();
+        let adopted = outcome.plan.is_some()
+            && executor.active_plan() != before
+            && executor.motion(now) == Motion::Following;
         if !adopted {
             return;
         }
@@ -534,8 +567,9 @@ impl<'a> SceneRun<'a> {
             next_tick += node_period;
             self.advance_worker(planner, now);
             if let Some(result) = self.ready.take() {
+                let before = self.core.executor().active_plan().cloned();
                 if let Some(outcome) = self.core.on_result(result, now) {
-                    self.record_mode(&outcome);
+                    self.record_mode(&outcome, before.as_ref(), now);
                 }
             }
             let busy = self.in_flight.is_some() || self.pending.is_some();
@@ -548,7 +582,10 @@ impl<'a> SceneRun<'a> {
                 }
             }
             if let Some(points) = out.command {
-                let msg = JointTrajectory::from_command_points(&self.joint_names, &points);
+                let mut msg = JointTrajectory::from_command_points(&self.joint_names, &points);
+                if self.args.stamped {
+                    msg.stamp_secs = now;
+                }
                 // A rejection is counted by the simulation.
                 let _ = self.sim.receive_trajectory(&msg, now);
             }
@@ -577,73 +614,5 @@ impl<'a> SceneRun<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn repo(path: &str) -> PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-    }
-
-    fn args(scenes: usize, seed: u64) -> ClosedLoopArgs {
-        let mut args = ClosedLoopArgs::new(SYNTHETIC_MODEL_PATH, scenes, seed);
-        args.params = repo("config/planar_arm.yaml");
-        args.data_config = repo("config/data_planar_arm.yaml");
-        args.latency_ms = Some(20.0);
-        args
-    }
-
-    #[test]
-    fn the_synthetic_source_reaches_goals_without_collisions_in_closed_loop() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut a = args(3, 11);
-        a.json = Some(dir.path().join("closed_loop.json"));
-        let mut calls = 0;
-        let report = run_closed_loop(&a, &mut |done, total| {
-            calls += 1;
-            assert_eq!((done, total), (calls, 3));
-        })
-        .unwrap();
-        assert_eq!(report.scenes, 3);
-        assert_eq!(report.collisions, 0, "{report:#?}");
-        assert_eq!(report.rejected_trajectories, 0, "{report:#?}");
-        assert!(report.successes >= 2, "{report:#?}");
-        for scene in report.per_scene.iter().filter(|s| s.success) {
-            let t = scene.time_to_goal_secs.unwrap();
-            assert!(t > 0.1 && t < a.timeout_secs, "{scene:?}");
-            assert!(scene.planning_calls >= 1);
-            assert!(scene.final_goal_distance_m.unwrap() <= 0.02);
-        }
-        assert!(report.min_clearance_m.unwrap() > 0.0);
-        assert_eq!(report.latency_model, "fixed 20 ms");
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(a.json.unwrap()).unwrap()).unwrap();
-        assert_eq!(json["scenes"], 3);
-        assert!(report.summary().contains("success rate"));
-        // Fixed latency and the CPU: the same run gives the same scenes and outcomes.
-        let again = run_closed_loop(&args(3, 11), &mut |_, _| {}).unwrap();
-        let outcome = |r: &ClosedLoopReport| {
-            r.per_scene
-                .iter()
-                .map(|s| (s.draw, s.success, s.time_to_goal_secs, s.modes.clone()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(outcome(&report), outcome(&again));
-    }
-
-    #[test]
-    fn bad_arguments_name_the_key() {
-        let err = run_closed_loop(&args(0, 11), &mut |_, _| {})
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`scenes`"), "{err}");
-        let mut a = args(1, 11);
-        a.latency_ms = Some(-1.0);
-        let err = run_closed_loop(&a, &mut |_, _| {}).unwrap_err().to_string();
-        assert!(err.contains("`latency_ms`"), "{err}");
-        // The training data's seed (config/data_planar_arm.yaml) is refused.
-        let err = run_closed_loop(&args(1, 20261129), &mut |_, _| {})
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`seed`"), "{err}");
-    }
-}
+#[path = "closed_loop_tests.rs"]
+mod tests;

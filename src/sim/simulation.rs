@@ -172,6 +172,12 @@ impl Simulation {
         })
     }
 
+    /// Scales the joints' acceleration limits (see [`SimulatedJoints::scale_acceleration_limits`]).
+    pub fn with_acceleration_limit_scale(mut self, scale: f64) -> Result<Self> {
+        self.joints.scale_acceleration_limits(scale)?;
+        Ok(self)
+    }
+
     pub fn arm(&self) -> &PlanarArm {
         &self.arm
     }

@@ -108,7 +108,8 @@ pub fn run(mut node: r2r::Node, params: SimParams, stop: Arc<AtomicBool>) -> Res
         params.initial_positions.clone(),
         params.update_period_secs(),
         params.goal_tolerance_m,
-    )?;
+    )?
+    .with_acceleration_limit_scale(params.acceleration_limit_scale)?;
     let mut inputs = Inputs::new(
         arm.joint_names(),
         &params.base_frame,

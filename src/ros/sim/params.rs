@@ -24,6 +24,7 @@ pub mod defaults {
     pub const BASE_FRAME: &str = "base_link";
     pub const GOAL_TOLERANCE_M: f64 = 0.02;
     pub const DIAGNOSTICS_RATE_HZ: f64 = 2.0;
+    pub const ACCELERATION_LIMIT_SCALE: f64 = 1.0;
 }
 
 /// Every key the simulator accepts.
@@ -34,6 +35,7 @@ pub const SIM_PARAMETER_KEYS: &[&str] = &[
     "update_rate_hz",
     "publish_clock",
     "real_time_factor",
+    "acceleration_limit_scale",
     "interpolate_from_desired_state",
     "allow_partial_joints_goal",
     "allow_nonzero_velocity_at_trajectory_end",
@@ -61,6 +63,8 @@ pub struct SimParams {
     pub publish_clock: bool,
     /// With `publish_clock`: simulated seconds per wall-clock second.
     pub real_time_factor: f64,
+    /// The joints' acceleration limits as a multiple of the robot description's.
+    pub acceleration_limit_scale: f64,
     pub interpolate_from_desired_state: bool,
     pub allow_partial_joints_goal: bool,
     pub allow_nonzero_velocity_at_trajectory_end: bool,
@@ -101,6 +105,10 @@ impl SimParams {
             update_rate_hz: r.positive("update_rate_hz", defaults::UPDATE_RATE_HZ),
             publish_clock: r.bool("publish_clock", defaults::PUBLISH_CLOCK),
             real_time_factor: r.positive("real_time_factor", defaults::REAL_TIME_FACTOR),
+            acceleration_limit_scale: r.positive(
+                "acceleration_limit_scale",
+                defaults::ACCELERATION_LIMIT_SCALE,
+            ),
             interpolate_from_desired_state: r.bool(
                 "interpolate_from_desired_state",
                 defaults::INTERPOLATE_FROM_DESIRED_STATE,
