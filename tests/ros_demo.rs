@@ -114,13 +114,22 @@ fn the_quick_demo_reaches_goals_without_collisions_and_records_every_topic() {
     assert_eq!(summary["collisions"].as_u64(), Some(0), "{summary:#}");
     assert_eq!(summary["goals_sent"].as_u64(), Some(3), "{summary:#}");
     assert!(summary["mode_requests"].as_u64() >= Some(2), "{summary:#}");
-    assert!(summary["latency_samples"].as_u64() >= Some(1), "{summary:#}");
+    assert!(
+        summary["latency_samples"].as_u64() >= Some(1),
+        "{summary:#}"
+    );
     for process in summary["processes"].as_array().expect("processes") {
         assert_eq!(process["code"].as_i64(), Some(0), "{summary:#}");
         assert_eq!(process["early"], Value::Bool(false), "{summary:#}");
     }
     assert!(stdout.contains("demo PASSED"), "{stdout}");
-    for file in ["README.md", "workspace.png", "joints.png", "modes.png", "trace.json"] {
+    for file in [
+        "README.md",
+        "workspace.png",
+        "joints.png",
+        "modes.png",
+        "trace.json",
+    ] {
         let len = std::fs::metadata(out.join(file)).map_or(0, |m| m.len());
         assert!(len > 500, "{file}: {len} bytes");
     }

@@ -84,23 +84,25 @@ class Phase:
         self.timeout_s = timeout_s
 
 
-# The reference arm starts at START_RAD (end effector at about (0.82, 0.13)). Goals alternate
-# across the obstacle, which blocks the direct way to some of them; the obstacle moves between
-# goals, while the arm rests.
+# The reference arm starts at START_RAD (end effector at about (0.82, 0.13)). The obstacle
+# blocks the straight joint-space motion to most goals (both elbow branches), so the arm has to
+# go around it; it moves between goals, while the arm rests. Each mode request is feasible on
+# the side it names (the trained model's `left_*` / `right_*`) with the elbow branch it names
+# (the synthetic source's `elbow_*`). Chosen with a geometric search over the synthetic
+# source's candidates (straight paths and shoulder-swing detours) with 3 cm clearance.
 START_RAD = [-0.2, 0.8]
 FULL = [
-    Phase(goal=(-0.3, 0.6), obstacle=(0.45, 0.45, 0.08)),
-    Phase(goal=(0.6, 0.3)),
-    Phase(goal=(-0.1, 0.75), obstacle=(0.3, 0.6, 0.08), mode=('left', 'elbow_down')),
-    Phase(goal=(0.7, -0.2), mode=('left', 'elbow_down')),
-    Phase(goal=(0.1, 0.7), obstacle=(0.55, 0.25, 0.08), mode=('right', 'elbow_up')),
-    Phase(goal=(0.75, 0.0), mode=('any', None)),
-    Phase(goal=(0.2, -0.6), obstacle=(0.6, -0.35, 0.08)),
+    Phase(goal=(-0.48, 0.19), obstacle=(0.51, 0.39, 0.08)),
+    Phase(goal=(-0.14, 0.46)),
+    Phase(goal=(0.83, -0.06), obstacle=(0.36, -0.23, 0.08), mode=('left', 'elbow_up')),
+    Phase(goal=(-0.61, 0.29), obstacle=(0.08, -0.41, 0.08), mode=('right', 'elbow_down')),
+    Phase(goal=(0.35, -0.12), mode=('any', None)),
+    Phase(goal=(-0.28, -0.54), obstacle=(-0.65, -0.23, 0.08)),
 ]
 QUICK = [
-    Phase(goal=(-0.3, 0.6), obstacle=(0.45, 0.45, 0.08)),
-    Phase(goal=(0.6, 0.3), obstacle=(0.3, 0.6, 0.08), mode=('left', 'elbow_down')),
-    Phase(goal=(0.1, 0.7), mode=('right', 'elbow_up')),
+    Phase(goal=(-0.46, -0.01), obstacle=(-0.38, -0.24, 0.08)),
+    Phase(goal=(0.55, -0.46), obstacle=(0.15, -0.45, 0.08), mode=('left', 'elbow_up')),
+    Phase(goal=(-0.41, 0.12), mode=('right', 'elbow_down')),
 ]
 
 
@@ -313,7 +315,8 @@ class Driver:
             'mode_names': self.mode_names, 'robot': self.robot, 'duration_s': 0.0,
             'goals': [], 'obstacles': [], 'mode_requests': [],
             'joint_states': {'names': self.arm.names, 't_s': [], 'positions_rad': []},
-            'planning': [], 'node': None, 'sim': None, 'recording': None, 'notes': []}
+            'planning': [], 'node': None, 'sim': None, 'recording': None,
+            'node_parameters': dict(p.split('=', 1) for p in args.node_param), 'notes': []}
         self.last_trace_t = -math.inf
         self.mode = 'any'
 
@@ -554,6 +557,8 @@ def main():
     parser.add_argument('--duration', type=float, default=50.0,
                         help='time budget of the scenario, seconds')
     parser.add_argument('--quick', action='store_true', help='the short scenario (3 goals)')
+    parser.add_argument('--node-param', action='append', default=[], metavar='KEY=VALUE',
+                        help='a parameter the node was started with, for the report (repeat)')
     parser.add_argument('--ready-timeout', type=float, default=90.0,
                         help='how long to wait for the node and the arm, seconds')
     args = parser.parse_args()

@@ -35,7 +35,11 @@ fn wrap(path: &Path, result: DrawResult) -> Result<()> {
 
 /// The colour of time fraction `f` in [0, 1] (clamped).
 pub fn time_colour(f: f64) -> RGBColor {
-    let f = if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 };
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = f * (TIME_STOPS.len() - 1) as f64;
     let i = (x.floor() as usize).min(TIME_STOPS.len() - 2);
     let u = x - i as f64;
@@ -152,7 +156,11 @@ fn workspace(path: &Path, trace: &DemoTrace, arm: &PlanarArm) -> DrawResult {
         let c = time_colour(goal.t_s / t_max);
         chart.draw_series(std::iter::once(Cross::new(p, 9, BLACK.stroke_width(4))))?;
         chart.draw_series(std::iter::once(Cross::new(p, 8, c.stroke_width(2))))?;
-        let verdict = if goal.reached_t_s.is_some() { "" } else { " (missed)" };
+        let verdict = if goal.reached_t_s.is_some() {
+            ""
+        } else {
+            " (missed)"
+        };
         chart.draw_series(std::iter::once(Text::new(
             format!("{}{verdict}", goal.name),
             (p.0 + 0.02, p.1 + 0.02),
@@ -165,7 +173,10 @@ fn workspace(path: &Path, trace: &DemoTrace, arm: &PlanarArm) -> DrawResult {
 }
 
 /// A horizontal colour bar for time, 0 to `t_max` seconds.
-fn time_bar(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, t_max: f64) -> DrawResult {
+fn time_bar(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    t_max: f64,
+) -> DrawResult {
     let (w, _) = area.dim_in_pixel();
     let (left, right, top, height) = (70i32, w as i32 - 40, 10i32, 22i32);
     let width = (right - left).max(1);

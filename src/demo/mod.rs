@@ -27,8 +27,8 @@ use crate::{Error, Result};
 
 pub use summary::{latency_samples_ms, DemoSummary, ProcessExit};
 pub use trace::{
-    DemoTrace, GoalEvent, JointSeries, ModeRequestEvent, NodeTotals, ObstacleEvent,
-    PlanningSample, RecordedTopic, RecordingInfo, SimTotals, TRACE_FORMAT_VERSION,
+    DemoTrace, GoalEvent, JointSeries, ModeRequestEvent, NodeTotals, ObstacleEvent, PlanningSample,
+    RecordedTopic, RecordingInfo, SimTotals, TRACE_FORMAT_VERSION,
 };
 
 /// File names written into the output folder.

@@ -96,6 +96,18 @@ pub fn markdown(trace: &DemoTrace, summary: &DemoSummary) -> String {
     for (name, value) in rows {
         let _ = writeln!(md, "| {name} | {value} |");
     }
+    if !trace.node_parameters.is_empty() {
+        let params: Vec<String> = trace
+            .node_parameters
+            .iter()
+            .map(|(k, v)| format!("`{k}: {v}`"))
+            .collect();
+        let _ = writeln!(
+            md,
+            "\nThe node ran with `config/planar_arm.yaml` and {}.",
+            params.join(", ")
+        );
+    }
     if let Some(node) = &trace.node {
         let _ = writeln!(
             md,
@@ -160,7 +172,11 @@ pub fn markdown(trace: &DemoTrace, summary: &DemoSummary) -> String {
         );
         let _ = writeln!(md, "| topic | type | messages |\n|---|---|---|");
         for (name, topic) in &r.topics {
-            let _ = writeln!(md, "| `{name}` | `{}` | {} |", topic.msgtype, topic.messages);
+            let _ = writeln!(
+                md,
+                "| `{name}` | `{}` | {} |",
+                topic.msgtype, topic.messages
+            );
         }
     }
     if !trace.notes.is_empty() {

@@ -139,6 +139,7 @@ fn trace() -> DemoTrace {
             storage: "mcap".into(),
             topics,
         }),
+        node_parameters: [("replan_rate_hz".to_string(), "0.2".to_string())].into(),
         notes: vec!["a note".into()],
     }
 }
@@ -180,7 +181,10 @@ fn collisions_crashes_silence_and_no_goal_fail_the_run() {
     let problems = s.problems.join("\n");
     assert!(problems.contains("2 collisions"), "{problems}");
     assert!(problems.contains("node ended before"), "{problems}");
-    assert!(problems.contains("scenario exited with status 1"), "{problems}");
+    assert!(
+        problems.contains("scenario exited with status 1"),
+        "{problems}"
+    );
     assert!(s.text().contains("FAILED"));
 
     let mut t = trace();
@@ -224,7 +228,10 @@ fn the_trace_round_trips_and_bad_traces_name_the_key() {
     std::fs::write(&path, &json).unwrap();
     // (serde_json parses floats to within an ulp: compare what both sides read.)
     let loaded = serde_json::to_value(DemoTrace::load(&path).unwrap()).unwrap();
-    assert_eq!(loaded, serde_json::from_str::<serde_json::Value>(&json).unwrap());
+    assert_eq!(
+        loaded,
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    );
 
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     value["colour"] = serde_json::json!("red");
@@ -238,7 +245,11 @@ fn the_trace_round_trips_and_bad_traces_name_the_key() {
     assert!(err.contains("joint_states.positions_rad[3]"), "{err}");
     let mut bad = trace();
     bad.format_version = 99;
-    assert!(bad.validate().unwrap_err().to_string().contains("format_version"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("format_version"));
     let mut bad = trace();
     bad.obstacles[1].circles[0].radius_m = 0.0;
     let err = bad.validate().unwrap_err().to_string();
@@ -282,7 +293,10 @@ fn the_report_writes_summary_plots_and_page() {
     // Four modes and `none`.
     assert_eq!(png_size(&out.join(MODES_PNG)), (1100, 160 + 50 * 5));
     for png in [WORKSPACE_PNG, JOINTS_PNG, MODES_PNG] {
-        assert!(std::fs::metadata(out.join(png)).unwrap().len() > 5_000, "{png}");
+        assert!(
+            std::fs::metadata(out.join(png)).unwrap().len() > 5_000,
+            "{png}"
+        );
     }
     let page = std::fs::read_to_string(out.join(REPORT_MD)).unwrap();
     for needle in [
@@ -297,6 +311,7 @@ fn the_report_writes_summary_plots_and_page() {
         "`/joint_states`",
         "left_elbow_down → right_elbow_up → left_elbow_up",
         "- a note",
+        "`replan_rate_hz: 0.2`",
     ] {
         assert!(page.contains(needle), "`{needle}` missing in:\n{page}");
     }

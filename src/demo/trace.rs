@@ -48,6 +48,9 @@ pub struct DemoTrace {
     pub sim: Option<SimTotals>,
     /// The rosbag2 recording of every topic.
     pub recording: Option<RecordingInfo>,
+    /// The node's parameters that the demo set on top of its parameter file (key, value).
+    #[serde(default)]
+    pub node_parameters: BTreeMap<String, String>,
     /// Anything the driver wants the report to say (warnings, skipped phases).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -236,7 +239,11 @@ impl DemoTrace {
             .map(|t| ("joint_states.t_s", *t))
             .chain(self.goals.iter().map(|g| ("goals[].t_s", g.t_s)))
             .chain(self.obstacles.iter().map(|o| ("obstacles[].t_s", o.t_s)))
-            .chain(self.mode_requests.iter().map(|m| ("mode_requests[].t_s", m.t_s)))
+            .chain(
+                self.mode_requests
+                    .iter()
+                    .map(|m| ("mode_requests[].t_s", m.t_s)),
+            )
             .chain(self.planning.iter().map(|p| ("planning[].t_s", p.t_s)));
         for (key, t) in times {
             if !t.is_finite() {
