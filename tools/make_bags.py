@@ -264,6 +264,10 @@ class Scenario:
         self.obstacle_schedule = []
         self.robot = Robot(START_RAD)
         self.valid_circles = []
+        self.mode = 'any'
+        self.pending = []  # (t_s, target): commands for the recorded robot
+        self.sim_t = 0.0
+        self.states = []  # (t_s, q, v)
 
     def at(self, t_s):
         return BAG_START_NS + round(t_s * 1e9)
@@ -300,22 +304,16 @@ class Scenario:
 
     def event(self, t_s, what, text, hold=None, area='inputs', level=2):
         """A bad input at `t_s`: the diagnostics status `area` must show `text` at `level` or
-        above within a few seconds; `hold` = (from, until): every trajectory published then must
-        be a hold at one position."""
+        above within a few seconds; `hold` = (from, until): the node stops then (braking first
+        if it moves) and holds at one position."""
         self.events.append({'t': t_s, 'what': what, 'area': area, 'level': level,
                             'text': text, 'hold': list(hold) if hold else None})
 
-    # The robot is simulated in one pass in `render`; goals are planned against the state the
-    # robot will have then, so the script renders incrementally.
     def robot_q_at(self, t_s):
+        """The recorded robot's joints at `t_s` (it is simulated as far as the scenario has been
+        written, so each goal's target is chosen from where the robot is then)."""
         self.simulate_until(t_s)
         return list(self.robot.q)
-
-    def start(self):
-        self.mode = 'any'
-        self.pending = []
-        self.sim_t = 0.0
-        self.states = []  # (t_s, q, v)
 
     def simulate_until(self, t_s):
         while self.sim_t <= t_s + 1e-9:
@@ -400,7 +398,6 @@ def random_goal(s, q, circles, mode='any', min_move_m=0.25):
 
 def scenario_reach(seed):
     s = Scenario('reach', seed, 45.0)
-    s.start()
     obstacle = (0.45, 0.35, 0.08)
     s.set_obstacles(0.2, [obstacle])
     for k in range(6):
@@ -412,7 +409,6 @@ def scenario_reach(seed):
 
 def scenario_modes(seed):
     s = Scenario('modes', seed, 29.0)
-    s.start()
     obstacle = (0.05, 0.6, 0.08)
     s.set_obstacles(0.2, [obstacle])
     for k, mode in enumerate(['any', 'elbow_up', 'elbow_down', 'any']):
@@ -424,7 +420,6 @@ def scenario_modes(seed):
 
 def scenario_bad_input(seed):
     s = Scenario('bad_input', seed, 45.0)
-    s.start()
     obstacle = (0.45, -0.5, 0.08)
     s.set_obstacles(0.2, [obstacle])
     s.goal(1.0, (0.3, 0.6), frame='map', follow=False)

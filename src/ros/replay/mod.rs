@@ -44,7 +44,8 @@ use super::source::build_planner;
 use super::worker::{plan_once, PlanResult};
 use super::NODE_NAME;
 use crate::model::{ModelSpec, MODEL_YAML};
-use crate::robot::CircleObstacle;
+use crate::planning::Planner;
+use crate::robot::{CircleObstacle, PlanarArm};
 use crate::{Error, Result};
 
 /// Input topics (relative to the namespace) and their types.
@@ -226,6 +227,152 @@ fn period_ns(rate_hz: f64) -> u64 {
     ((1e9 / rate_hz).round() as u64).max(1)
 }
 
+/// The node without ROS on bag time: [`NodeCore`], its planner run synchronously, and the
+/// output bag it publishes into.
+struct OfflineNode<'a> {
+    params: &'a NodeParams,
+    core: NodeCore,
+    planner: Planner,
+    arm: PlanarArm,
+    order: JointOrder,
+    /// The result of the last request, taken at the next control tick.
+    pending: Option<PlanResult>,
+    ticks: TickStats,
+    writer: BagWriter,
+    outputs: Outputs,
+    /// Output bag topic of each of [`OUTPUTS`].
+    output_topics: Vec<usize>,
+    hardware_id: String,
+}
+
+impl<'a> OfflineNode<'a> {
+    fn new(params: &'a NodeParams, namespace: &str, writer: BagWriter) -> Result<Self> {
+        let built = build_planner(params)?;
+        let order = JointOrder::new(&params.joints, &built.arm.joint_names())?;
+        let static_obstacles = params
+            .static_obstacles
+            .iter()
+            .map(|o| CircleObstacle {
+                center_m: [o.x_m, o.y_m],
+                radius_m: o.radius_m,
+            })
+            .collect();
+        let inputs = Inputs::new(
+            built.arm.joint_names(),
+            &params.base_frame,
+            params.state_timeout_secs,
+            static_obstacles,
+            built.mode_names.clone(),
+        );
+        let settings = CoreSettings {
+            period_secs: params.control_period_secs(),
+            replan_period_secs: 1.0 / params.replan_rate_hz,
+            goal_tolerance_m: params.goal_tolerance_m,
+        };
+        let core =
+            NodeCore::new(settings, built.arm.clone(), inputs).with_mode_names(built.mode_names);
+        let mut node = OfflineNode {
+            params,
+            core,
+            planner: built.planner,
+            arm: built.arm,
+            order,
+            pending: None,
+            ticks: TickStats::default(),
+            writer,
+            outputs: Outputs {
+                names: OUTPUTS.iter().map(|(n, _)| resolve(n, namespace)).collect(),
+                layouts: Layouts::default(),
+            },
+            output_topics: Vec::new(),
+            hardware_id: resolve(NODE_NAME, namespace),
+        };
+        let library = MsgLibrary::from_env()?;
+        for (name, type_name) in OUTPUTS {
+            let def = library.definition(type_name)?;
+            node.outputs.layouts.add_schema(&def.type_name, &def.text)?;
+            let topic = node.writer.add_topic(Topic {
+                name: resolve(name, namespace),
+                type_name: def.type_name,
+                schema_encoding: ROS2MSG.into(),
+                schema: def.text.into_bytes(),
+                type_hash: def.type_hash,
+            })?;
+            node.output_topics.push(topic);
+        }
+        Ok(node)
+    }
+
+    /// Publishes `msg` on output `k` at `t_ns`.
+    fn publish<T: WrappedTypesupport>(&mut self, k: usize, t_ns: u64, msg: &T) -> Result<()> {
+        let bytes = self.outputs.encode(k, msg)?;
+        let topic = self.output_topics.get(k).copied().unwrap_or(usize::MAX);
+        self.writer.write(topic, t_ns, &bytes)
+    }
+
+    /// One input message (`INPUTS[role]`) at its bag time.
+    fn feed(&mut self, role: usize, topic: &str, t_ns: u64, data: &[u8]) -> Result<()> {
+        let now = secs(t_ns);
+        let core = &mut self.core;
+        match role {
+            0 => core.on_joint_state(
+                &convert::joint_state_in(&decode::<JointState>(data, topic, t_ns)?),
+                now,
+            ),
+            1 => core.on_goal(
+                &convert::goal_in(&decode::<PoseStamped>(data, topic, t_ns)?),
+                now,
+            ),
+            2 => core.on_obstacles(
+                &convert::markers_in(&decode::<MarkerArray>(data, topic, t_ns)?),
+                now,
+            ),
+            _ => core.on_mode(&decode::<StringMsg>(data, topic, t_ns)?.data, now),
+        }
+        Ok(())
+    }
+
+    /// The control timer, as app.rs runs it: the pending result, the core's tick, a planning
+    /// request (planned at once, its result pending until the next tick), the trajectory.
+    /// Returns whether it planned.
+    fn control_tick(&mut self, t_ns: u64) -> Result<bool> {
+        let now = secs(t_ns);
+        self.ticks.tick(now, self.params.control_period_secs());
+        if let Some(result) = self.pending.take() {
+            if let Some(outcome) = self.core.on_result(result, now) {
+                let markers =
+                    convert::candidate_markers(&outcome, &self.arm, &self.params.base_frame);
+                self.publish(1, t_ns, &markers)?;
+            }
+        }
+        let tick = self.core.tick(now, false);
+        let planned = tick.request.is_some();
+        if let Some(request) = tick.request {
+            let started = Instant::now();
+            let outcome = plan_once(&mut self.planner, &request.observation);
+            self.pending = Some(PlanResult {
+                id: request.id,
+                requested_secs: request.requested_secs,
+                wall_secs: started.elapsed().as_secs_f64(),
+                outcome,
+            });
+        }
+        if let Some(points) = tick.command {
+            let msg = convert::trajectory(&points, &self.order);
+            self.publish(0, t_ns, &msg)?;
+            self.ticks.published += 1;
+        }
+        Ok(planned)
+    }
+
+    fn diagnostics_tick(&mut self, t_ns: u64) -> Result<()> {
+        let now = secs(t_ns);
+        let reports = self.core.diagnostics(NODE_NAME, now, &self.ticks);
+        let msg = convert::diagnostics(&reports, &self.hardware_id, now);
+        self.publish(2, t_ns, &msg)
+    }
+}
+
 /// Replays `input` through the node's behaviour with `params`; writes the output bag at `out`.
 pub fn replay(
     input: &InputBag,
@@ -242,50 +389,24 @@ pub fn replay(
     let end_ns = last_ns + (settle_secs * 1e9).round() as u64;
 
     // Which bag topic is which input.
-    let mut role: Vec<Option<usize>> = vec![None; input.topics.len()];
+    let mut roles: Vec<Option<usize>> = Vec::with_capacity(input.topics.len());
     let mut summary = ReplaySummary::default();
-    for (i, topic) in input.topics.iter().enumerate() {
-        match INPUTS
+    for topic in &input.topics {
+        let role = INPUTS
             .iter()
-            .position(|(name, _)| resolve(name, namespace) == topic.name)
-        {
-            Some(k) if INPUTS[k].1 == topic.type_name => role[i] = Some(k),
-            Some(k) => {
+            .position(|(name, _)| resolve(name, namespace) == topic.name);
+        match role.and_then(|k| INPUTS.get(k)) {
+            Some((_, type_name)) if *type_name != topic.type_name => {
                 return Err(Error::Invalid(format!(
-                    "topic `{}` has type {}, the node subscribes with {}",
-                    topic.name, topic.type_name, INPUTS[k].1
+                    "topic `{}` has type {}, the node subscribes with {type_name}",
+                    topic.name, topic.type_name
                 )))
             }
+            Some(_) => {}
             None => summary.other_topics.push(topic.name.clone()),
         }
+        roles.push(role);
     }
-
-    let built = build_planner(params)?;
-    let order = JointOrder::new(&params.joints, &built.arm.joint_names())?;
-    let static_obstacles = params
-        .static_obstacles
-        .iter()
-        .map(|o| CircleObstacle {
-            center_m: [o.x_m, o.y_m],
-            radius_m: o.radius_m,
-        })
-        .collect();
-    let inputs = Inputs::new(
-        built.arm.joint_names(),
-        &params.base_frame,
-        params.state_timeout_secs,
-        static_obstacles,
-        built.mode_names.clone(),
-    );
-    let settings = CoreSettings {
-        period_secs: params.control_period_secs(),
-        replan_period_secs: 1.0 / params.replan_rate_hz,
-        goal_tolerance_m: params.goal_tolerance_m,
-    };
-    let mut core =
-        NodeCore::new(settings, built.arm.clone(), inputs).with_mode_names(built.mode_names);
-    let arm = built.arm;
-    let mut planner = built.planner;
 
     // The output bag: the inputs as recorded, then the node's topics.
     let mut writer = BagWriter::create(out)?;
@@ -294,103 +415,41 @@ pub fn replay(
         .iter()
         .map(|t| writer.add_topic(t.clone()))
         .collect::<Result<_>>()?;
-    let library = MsgLibrary::from_env()?;
-    let mut layouts = Layouts::default();
-    let mut out_topics = Vec::new();
-    for (name, type_name) in OUTPUTS {
-        let def = library.definition(type_name)?;
-        layouts.add_schema(&def.type_name, &def.text)?;
-        out_topics.push(writer.add_topic(Topic {
-            name: resolve(name, namespace),
-            type_name: def.type_name,
-            schema_encoding: ROS2MSG.into(),
-            schema: def.text.into_bytes(),
-            type_hash: def.type_hash,
-        })?);
-    }
-    let [trajectory_topic, markers_topic, diagnostics_topic] = [0, 1, 2].map(|k| out_topics[k]);
-    let outputs = Outputs {
-        names: OUTPUTS.iter().map(|(n, _)| resolve(n, namespace)).collect(),
-        layouts,
-    };
-    let hardware_id = resolve(NODE_NAME, namespace);
+    let mut node = OfflineNode::new(params, namespace, writer)?;
 
     let control_ns = period_ns(params.control_rate_hz);
     let diagnostics_ns = period_ns(params.diagnostics_rate_hz);
     let mut next_control = start_ns + control_ns;
     let mut next_diagnostics = start_ns + diagnostics_ns;
-    let mut pending: Option<PlanResult> = None;
-    let mut ticks = TickStats::default();
-    let mut next_message = 0;
+    let mut messages = input.messages.iter().peekable();
     loop {
         let tick_ns = next_control.min(next_diagnostics);
         // Messages up to the tick first: the node takes what arrived before its timer fires.
-        while let Some(m) = input.messages.get(next_message) {
-            if m.log_time_ns > tick_ns.min(end_ns) {
-                break;
-            }
-            next_message += 1;
-            let topic = &input.topics[m.topic];
-            writer.write(copied[m.topic], m.log_time_ns, &m.data)?;
-            let Some(k) = role[m.topic] else { continue };
-            let now = secs(m.log_time_ns);
-            let (name, t) = (&topic.name, m.log_time_ns);
-            match k {
-                0 => core.on_joint_state(
-                    &convert::joint_state_in(&decode::<JointState>(&m.data, name, t)?),
-                    now,
-                ),
-                1 => core.on_goal(
-                    &convert::goal_in(&decode::<PoseStamped>(&m.data, name, t)?),
-                    now,
-                ),
-                2 => core.on_obstacles(
-                    &convert::markers_in(&decode::<MarkerArray>(&m.data, name, t)?),
-                    now,
-                ),
-                _ => core.on_mode(&decode::<StringMsg>(&m.data, name, t)?.data, now),
-            }
-            *summary.inputs.entry(topic.name.clone()).or_default() += 1;
+        while let Some(m) = messages.next_if(|m| m.log_time_ns <= tick_ns.min(end_ns)) {
+            let topic = copied.get(m.topic).copied().unwrap_or(usize::MAX);
+            node.writer.write(topic, m.log_time_ns, &m.data)?;
+            let (Some(Some(role)), Some(name)) = (
+                roles.get(m.topic),
+                input.topics.get(m.topic).map(|t| &t.name),
+            ) else {
+                continue;
+            };
+            node.feed(*role, name, m.log_time_ns, &m.data)?;
+            *summary.inputs.entry(name.clone()).or_default() += 1;
         }
         if tick_ns > end_ns {
             break;
         }
-        let now = secs(tick_ns);
         if tick_ns == next_control {
             next_control += control_ns;
             summary.control_ticks += 1;
-            ticks.tick(now, params.control_period_secs());
-            if let Some(result) = pending.take() {
-                if let Some(outcome) = core.on_result(result, now) {
-                    let markers = convert::candidate_markers(&outcome, &arm, &params.base_frame);
-                    writer.write(markers_topic, tick_ns, &outputs.encode(1, &markers)?)?;
-                }
-            }
-            let tick = core.tick(now, false);
-            if let Some(request) = tick.request {
-                let started = Instant::now();
-                let outcome = plan_once(&mut planner, &request.observation);
-                summary.planning_calls += 1;
-                pending = Some(PlanResult {
-                    id: request.id,
-                    requested_secs: request.requested_secs,
-                    wall_secs: started.elapsed().as_secs_f64(),
-                    outcome,
-                });
-            }
-            if let Some(points) = tick.command {
-                let msg = convert::trajectory(&points, &order);
-                writer.write(trajectory_topic, tick_ns, &outputs.encode(0, &msg)?)?;
-                ticks.published += 1;
-            }
+            summary.planning_calls += u64::from(node.control_tick(tick_ns)?);
         }
         if tick_ns == next_diagnostics {
             next_diagnostics += diagnostics_ns;
-            let reports = core.diagnostics(NODE_NAME, now, &ticks);
-            let msg = convert::diagnostics(&reports, &hardware_id, now);
-            writer.write(diagnostics_topic, tick_ns, &outputs.encode(2, &msg)?)?;
+            node.diagnostics_tick(tick_ns)?;
         }
-        for line in core.problems_mut().take_logs() {
+        for line in node.core.problems_mut().take_logs() {
             let at = secs(tick_ns - start_ns);
             match line.level {
                 Level::Error => tracing::error!("[{at:.3} s] {}", line.text),
@@ -400,8 +459,8 @@ pub fn replay(
             summary.logs.push((at, line.level, line.text));
         }
     }
-    summary.outputs = writer.counts();
-    writer.finish(&input.custom_data)?;
+    summary.outputs = node.writer.counts();
+    node.writer.finish(&input.custom_data)?;
     summary.bag_secs = secs(end_ns - start_ns);
     summary.wall_secs = wall.elapsed().as_secs_f64();
     Ok(summary)
