@@ -84,7 +84,8 @@ fn the_quick_demo_reaches_goals_without_collisions_and_records_every_topic() {
     let out = dir.path().join("demo");
     let started = Instant::now();
     let result = Command::new(repo("scripts/demo"))
-        .args(["--quick", "--model", "synthetic", "--out"])
+        .args(["--quick", "--duration", "40", "--model", "synthetic"])
+        .arg("--out")
         .arg(&out)
         .arg("--bin-dir")
         .arg(bin_dir())

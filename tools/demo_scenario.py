@@ -519,9 +519,9 @@ class Driver:
         end = self.now()
         self.spin(3.0, until=lambda: getattr(self, 'sim_status_t', -1.0) > end
                   and self.trace['planning'] and self.trace['planning'][-1]['t_s'] > end)
-        self.trace['duration_s'] = round(self.now(), 3)
 
     def finish(self):
+        self.trace['duration_s'] = round(self.now(), 3)
         self.recorder.close()
         topics = self.recorder.read_back()
         self.trace['recording'] = {'path': 'recording', 'storage': 'mcap', 'topics': topics}
