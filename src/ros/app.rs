@@ -21,14 +21,12 @@ use r2r::visualization_msgs::msg::MarkerArray;
 use r2r::QosProfile;
 
 use super::convert::{self, JointOrder};
-use super::core::{CoreSettings, NodeCore};
-use super::inputs::Inputs;
+use super::core::NodeCore;
 use super::params::NodeParams;
 use super::problems::Level;
 use super::report::TickStats;
 use super::source::build_planner;
 use super::worker::{request_realtime_priority, start_background_pool, PlanningWorker};
-use crate::robot::CircleObstacle;
 use crate::{Error, Result};
 
 /// How long `spin_once` waits when nothing is due (bounds the reaction to a stop request).
@@ -60,28 +58,7 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
         params.replan_rate_hz,
         params.num_samples
     );
-    let static_obstacles = params
-        .static_obstacles
-        .iter()
-        .map(|o| CircleObstacle {
-            center_m: [o.x_m, o.y_m],
-            radius_m: o.radius_m,
-        })
-        .collect();
-    let inputs = Inputs::new(
-        built.arm.joint_names(),
-        &params.base_frame,
-        params.state_timeout_secs,
-        static_obstacles,
-        built.mode_names.clone(),
-    );
-    let settings = CoreSettings {
-        period_secs: params.control_period_secs(),
-        replan_period_secs: 1.0 / params.replan_rate_hz,
-        goal_tolerance_m: params.goal_tolerance_m,
-    };
-    let mut core =
-        NodeCore::new(settings, built.arm.clone(), inputs).with_mode_names(built.mode_names);
+    let mut core = NodeCore::from_params(&params, built.arm.clone(), built.mode_names);
     let arm = built.arm;
     let worker = PlanningWorker::spawn(built.planner)
         .map_err(|e| Error::Invalid(format!("starting the planning thread: {e}")))?;

@@ -108,6 +108,37 @@ impl NodeCore {
     }
 
     /// The model's mode names (validated mode requests).
+    /// The core as the node builds it from its parameters: inputs with the static obstacles,
+    /// the control and replan periods and the goal tolerance (the node, `dplan replay` and
+    /// `dplan closed-loop` all start from here).
+    pub fn from_params(
+        params: &super::params::NodeParams,
+        arm: PlanarArm,
+        mode_names: Vec<String>,
+    ) -> Self {
+        let static_obstacles = params
+            .static_obstacles
+            .iter()
+            .map(|o| crate::robot::CircleObstacle {
+                center_m: [o.x_m, o.y_m],
+                radius_m: o.radius_m,
+            })
+            .collect();
+        let inputs = Inputs::new(
+            arm.joint_names(),
+            &params.base_frame,
+            params.state_timeout_secs,
+            static_obstacles,
+            mode_names.clone(),
+        );
+        let settings = CoreSettings {
+            period_secs: params.control_period_secs(),
+            replan_period_secs: 1.0 / params.replan_rate_hz,
+            goal_tolerance_m: params.goal_tolerance_m,
+        };
+        NodeCore::new(settings, arm, inputs).with_mode_names(mode_names)
+    }
+
     pub fn with_mode_names(mut self, mode_names: Vec<String>) -> Self {
         self.mode_names = mode_names;
         self

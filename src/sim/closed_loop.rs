@@ -37,10 +37,10 @@ use crate::device::DeviceSpec;
 use crate::eval::{held_out_scenes, percentile, HeldOutScene};
 use crate::model::{ModelSpec, MODEL_YAML};
 use crate::planning::{Plan, PlanOutcome, Planner};
-use crate::ros::core::{CoreSettings, NodeCore};
+use crate::ros::core::NodeCore;
 use crate::ros::executor::Motion;
 use crate::ros::geometric_source::SYNTHETIC_MODEL_PATH;
-use crate::ros::inputs::{marker, GoalIn, Inputs, JointStateIn, MarkerIn};
+use crate::ros::inputs::{marker, GoalIn, JointStateIn, MarkerIn};
 use crate::ros::params::{load_params_file, NodeParams, ParamValue};
 use crate::ros::source::build_planner;
 use crate::ros::worker::{PlanFailure, PlanRequest, PlanResult};
@@ -413,20 +413,7 @@ impl<'a> SceneRun<'a> {
     ) -> Result<Self> {
         let scene = &held_out.scene;
         let joint_names = arm.joint_names();
-        let inputs = Inputs::new(
-            joint_names.clone(),
-            &params.base_frame,
-            params.state_timeout_secs,
-            Vec::new(),
-            mode_names.to_vec(),
-        );
-        let settings = CoreSettings {
-            period_secs: params.control_period_secs(),
-            replan_period_secs: 1.0 / params.replan_rate_hz,
-            goal_tolerance_m: params.goal_tolerance_m,
-        };
-        let mut core =
-            NodeCore::new(settings, arm.clone(), inputs).with_mode_names(mode_names.to_vec());
+        let mut core = NodeCore::from_params(params, arm.clone(), mode_names.to_vec());
         let mut sim = Simulation::new(
             arm.clone(),
             JtcSettings::recommended(joint_names.clone()),

@@ -34,9 +34,8 @@ use self::bag::{read_bag, BagWriter, InputBag, Topic};
 use self::cdr::Layouts;
 use self::msgdef::{MsgLibrary, ROS2MSG};
 use super::convert::{self, JointOrder};
-use super::core::{CoreSettings, NodeCore};
+use super::core::NodeCore;
 use super::geometric_source::{GeometricSource, SYNTHETIC_MODEL_PATH};
-use super::inputs::Inputs;
 use super::params::{load_params_file, NodeParams, ParamMap, ParamValue};
 use super::problems::Level;
 use super::report::TickStats;
@@ -45,7 +44,7 @@ use super::worker::{plan_once, PlanResult};
 use super::NODE_NAME;
 use crate::model::{ModelSpec, MODEL_YAML};
 use crate::planning::Planner;
-use crate::robot::{CircleObstacle, PlanarArm};
+use crate::robot::PlanarArm;
 use crate::{Error, Result};
 
 /// Input topics (relative to the namespace) and their types.
@@ -249,28 +248,7 @@ impl<'a> OfflineNode<'a> {
     fn new(params: &'a NodeParams, namespace: &str, writer: BagWriter) -> Result<Self> {
         let built = build_planner(params)?;
         let order = JointOrder::new(&params.joints, &built.arm.joint_names())?;
-        let static_obstacles = params
-            .static_obstacles
-            .iter()
-            .map(|o| CircleObstacle {
-                center_m: [o.x_m, o.y_m],
-                radius_m: o.radius_m,
-            })
-            .collect();
-        let inputs = Inputs::new(
-            built.arm.joint_names(),
-            &params.base_frame,
-            params.state_timeout_secs,
-            static_obstacles,
-            built.mode_names.clone(),
-        );
-        let settings = CoreSettings {
-            period_secs: params.control_period_secs(),
-            replan_period_secs: 1.0 / params.replan_rate_hz,
-            goal_tolerance_m: params.goal_tolerance_m,
-        };
-        let core =
-            NodeCore::new(settings, built.arm.clone(), inputs).with_mode_names(built.mode_names);
+        let core = NodeCore::from_params(params, built.arm.clone(), built.mode_names);
         let mut node = OfflineNode {
             params,
             core,
