@@ -74,6 +74,8 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
         batch_size: 16,
         steps,
         warmup_steps: 2,
+        lr_restarts: Vec::new(),
+        lr_restart_factor: 0.3,
         grad_clip_norm: 1.0,
         label_dropout: 0.2,
         ema: EmaConfig::default(),
@@ -129,4 +131,32 @@ fn seeded_runs_repeat_and_resume_matches_a_straight_run() {
     assert_eq!(finished.steps, 10);
     assert_eq!(weights(straight.path()), weights(resumed.path()));
     assert_eq!(losses(straight.path()), losses(resumed.path()));
+}
+
+#[test]
+fn a_finished_run_extended_with_a_warm_restart_matches_a_straight_run() {
+    let extended_config = |dir: &Path| TrainConfig {
+        lr_restarts: vec![10],
+        ..config(dir, 20)
+    };
+    let straight = tempfile::tempdir().unwrap();
+    write_data(&straight.path().join("data.safetensors"));
+    train(&extended_config(straight.path()), false, &mut |_, _, _| {
+        true
+    })
+    .unwrap();
+
+    let extended = tempfile::tempdir().unwrap();
+    write_data(&extended.path().join("data.safetensors"));
+    train(&config(extended.path(), 10), false, &mut |_, _, _| true).unwrap();
+    let finished = train(&extended_config(extended.path()), true, &mut |_, _, _| true).unwrap();
+    assert_eq!(finished.steps, 20);
+    let weights = |d: &Path| sha256_file(&d.join("out/model.safetensors")).unwrap();
+    assert_eq!(weights(straight.path()), weights(extended.path()));
+    assert_eq!(losses(straight.path()), losses(extended.path()));
+
+    let mut bad = extended_config(extended.path());
+    bad.lr_restarts = vec![20];
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("lr_restarts"), "{err}");
 }

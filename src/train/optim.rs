@@ -231,6 +231,30 @@ pub fn cosine_with_warmup(step: u64, warmup_steps: u64, total_steps: u64, peak: 
     peak * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
 }
 
+/// Cosine with warm restarts (SGDR, Loshchilov & Hutter 2017) after a first warm-up + cosine
+/// cycle: the first cycle is [`cosine_with_warmup`] ending at `restarts[0]` (or `total_steps`
+/// without restarts); at each restart the learning rate jumps to `restart_peak` and decays along
+/// a cosine to 0 at the next restart or at `total_steps`. `restarts` must be increasing and in
+/// `(warmup_steps, total_steps)`, so a run extended by a restart repeats the original run's
+/// schedule step for step up to the restart.
+pub fn cosine_with_restarts(
+    step: u64,
+    warmup_steps: u64,
+    total_steps: u64,
+    restarts: &[u64],
+    peak: f64,
+    restart_peak: f64,
+) -> f64 {
+    let first_end = restarts.first().copied().unwrap_or(total_steps);
+    if step < first_end {
+        return cosine_with_warmup(step, warmup_steps, first_end, peak);
+    }
+    let index = restarts.iter().rposition(|&r| r <= step).unwrap_or(0);
+    let start = restarts[index];
+    let end = restarts.get(index + 1).copied().unwrap_or(total_steps);
+    cosine_with_warmup(step - start, 0, end.saturating_sub(start), restart_peak)
+}
+
 /// Exponential moving average of the weights with Diffusion Policy's warm-up decay
 /// `1 − (1 + step / inv_gamma)^−power`, clamped to `[0, max_decay]`.
 pub struct Ema {
@@ -385,6 +409,25 @@ mod tests {
         assert!((cosine_with_warmup(10, 10, 110, 1.0) - 1.0).abs() < 1e-12);
         assert!((cosine_with_warmup(60, 10, 110, 1.0) - 0.5).abs() < 1e-12);
         assert!(cosine_with_warmup(110, 10, 110, 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn restarts_repeat_the_first_cycle_then_decay_from_the_restart_peak() {
+        for step in 0..100 {
+            assert_eq!(
+                cosine_with_restarts(step, 10, 300, &[100, 200], 1.0, 0.4),
+                cosine_with_warmup(step, 10, 100, 1.0)
+            );
+        }
+        assert_eq!(
+            cosine_with_restarts(50, 10, 110, &[], 1.0, 0.4),
+            cosine_with_warmup(50, 10, 110, 1.0)
+        );
+        assert!((cosine_with_restarts(100, 10, 300, &[100, 200], 1.0, 0.4) - 0.4).abs() < 1e-12);
+        assert!((cosine_with_restarts(150, 10, 300, &[100, 200], 1.0, 0.4) - 0.2).abs() < 1e-12);
+        assert!((cosine_with_restarts(200, 10, 300, &[100, 200], 1.0, 0.4) - 0.4).abs() < 1e-12);
+        assert!((cosine_with_restarts(250, 10, 300, &[100, 200], 1.0, 0.4) - 0.2).abs() < 1e-12);
+        assert!(cosine_with_restarts(300, 10, 300, &[100, 200], 1.0, 0.4).abs() < 1e-12);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::Dataset;
-use super::optim::{clip_grad_norm, cosine_with_warmup, AdamW, AdamWConfig, Ema};
+use super::optim::{clip_grad_norm, cosine_with_restarts, AdamW, AdamWConfig, Ema};
 use crate::device::DeviceSpec;
 use crate::diffusion::{standard_normal, NoiseSchedule, SchedulerConfig};
 use crate::model::{
@@ -85,6 +85,15 @@ pub struct TrainConfig {
     pub steps: u64,
     /// Linear warm-up steps of the learning rate.
     pub warmup_steps: u64,
+    /// Warm restarts of the cosine schedule (SGDR), increasing steps in `(warmup_steps, steps)`:
+    /// the first cycle decays to 0 at the first restart, as a run with `steps` = that restart
+    /// would, so a finished run is extended by raising `steps`, adding its old `steps` here and
+    /// `--resume`. Empty: one warm-up + cosine cycle over all steps.
+    #[serde(default)]
+    pub lr_restarts: Vec<u64>,
+    /// Learning rate at each restart, as a fraction of `optimizer.learning_rate`.
+    #[serde(default = "default_restart_factor")]
+    pub lr_restart_factor: f64,
     /// Largest global gradient norm.
     pub grad_clip_norm: f64,
     /// Probability that a sample's mode label is replaced by the null label.
@@ -101,6 +110,10 @@ pub struct TrainConfig {
     /// `cpu`, `cuda:N` or `auto`.
     #[serde(default = "default_device")]
     pub device: String,
+}
+
+fn default_restart_factor() -> f64 {
+    0.3
 }
 
 fn default_device() -> String {
@@ -132,6 +145,22 @@ impl TrainConfig {
         }
         if self.warmup_steps > self.steps {
             return Err(Error::config("warmup_steps", "must be <= steps"));
+        }
+        let mut previous = self.warmup_steps;
+        for &restart in &self.lr_restarts {
+            if restart <= previous || restart >= self.steps {
+                return Err(Error::config(
+                    "lr_restarts",
+                    format!(
+                        "{restart}: restarts must increase and lie between warmup_steps ({}) and steps ({})",
+                        self.warmup_steps, self.steps
+                    ),
+                ));
+            }
+            previous = restart;
+        }
+        if !(self.lr_restart_factor > 0.0 && self.lr_restart_factor <= 1.0) {
+            return Err(Error::config("lr_restart_factor", "must be in (0, 1]"));
         }
         if !(self.grad_clip_norm > 0.0) {
             return Err(Error::config("grad_clip_norm", "must be > 0"));
@@ -214,11 +243,13 @@ pub fn train(config: &TrainConfig, resume: bool, progress: Progress<'_>) -> Resu
     let mut window = Vec::new();
     let mut final_loss = f64::NAN;
     while step < config.steps {
-        let lr = cosine_with_warmup(
+        let lr = cosine_with_restarts(
             step,
             config.warmup_steps,
             config.steps,
+            &config.lr_restarts,
             config.optimizer.learning_rate,
+            config.optimizer.learning_rate * config.lr_restart_factor,
         );
         optimizer.set_learning_rate(lr);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
