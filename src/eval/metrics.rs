@@ -80,6 +80,10 @@ pub struct CandidateOutcome {
     pub x0_variance: f64,
     /// The kinds of the planner's rejection reasons (e.g. `collision`), empty when kept.
     pub reasons: Vec<&'static str>,
+    /// The planner's repair bent it (`PlannerConfig::repair`); `collision_repaired`: the
+    /// sample's swept path collided before.
+    pub repaired: bool,
+    pub collision_repaired: bool,
 }
 
 /// What happened to the planner's choice in one scene.
@@ -262,6 +266,10 @@ pub struct MetricCounts {
     pub covered_scenes: usize,
     pub mode_requests: usize,
     pub planning_calls: usize,
+    /// Unconditioned calls' candidates the repair bent, and among them those that collided
+    /// before (the others only came closer than the margin).
+    pub repaired_candidates: usize,
+    pub collisions_repaired: usize,
     /// Unconditioned calls' candidates per rejection kind (a candidate may have several).
     pub rejections: std::collections::BTreeMap<&'static str, usize>,
     /// [`hallucination_auroc`] over the unconditioned calls.
@@ -286,6 +294,8 @@ impl Metrics {
             covered_scenes: 0,
             mode_requests: 0,
             planning_calls: latencies_ms.len(),
+            repaired_candidates: 0,
+            collisions_repaired: 0,
             rejections: Default::default(),
             hallucination_auroc: hallucination_auroc(scenes.iter().flat_map(|s| &s.candidates)),
         };
@@ -311,6 +321,8 @@ impl Metrics {
             for candidate in &scene.candidates {
                 c.candidates += 1;
                 c.kept_candidates += usize::from(candidate.kept);
+                c.repaired_candidates += usize::from(candidate.repaired);
+                c.collisions_repaired += usize::from(candidate.collision_repaired);
                 for kind in &candidate.reasons {
                     *c.rejections.entry(kind).or_default() += 1;
                 }
@@ -365,6 +377,8 @@ mod tests {
             good,
             x0_variance: 0.0,
             reasons: if kept { vec![] } else { vec!["collision"] },
+            repaired: false,
+            collision_repaired: false,
         }
     }
 

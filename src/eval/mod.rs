@@ -31,7 +31,9 @@
 //! 2 cm ([`SUCCESS_GOAL_TOLERANCE_M`]) of the goal; otherwise **bad**. In-between ("mode
 //! interpolation") paths either cut through the obstacle or end between the goal's IK
 //! branches, so they are bad by this definition without reference to any mode label.
-//! Candidates are judged as the planner scores them: with the first waypoint set to the start.
+//! Candidates are judged as the planner scores them: anchored at the start (and bent onto the
+//! goal), and repaired where `PlannerConfig::repair` bent them; `counts.collisions_repaired`
+//! says how many collided as sampled.
 //!
 //! **Metrics** (JSON keys; [`Metrics`]):
 //! - `success_rate`: scenes where the unconditioned call chose a path, and both the chosen path
@@ -575,6 +577,8 @@ impl Evaluator<'_> {
                 good: check.good(),
                 x0_variance: c.scores.x0_variance,
                 reasons: c.reasons.iter().map(reason_kind).collect(),
+                repaired: c.repair.is_some(),
+                collision_repaired: c.repair.is_some_and(|r| r.collision_removed),
             })
             .collect();
         let chosen = match (outcome.chosen, &outcome.plan) {

@@ -79,6 +79,11 @@ pub(super) fn summary(report: &EvalReport) -> String {
         rejections(report),
         number(c.hallucination_auroc)
     );
+    let _ = writeln!(
+        text,
+        "  repair: {} of {} candidates bent ({} of them collided before)",
+        c.repaired_candidates, c.candidates, c.collisions_repaired
+    );
     text
 }
 
@@ -186,7 +191,8 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
          the goal, {} outside the limits; {} candidates ({} kept), {} good ({} kept), {} bad \
          ({} rejected); {} scenes with >= 2 expert modes ({} covered); {} mode requests; {} \
          planning calls. Rejections of the unconditioned calls' candidates by kind: {}. \
-         The x̂0 variance as a detector of bad candidates has an AUROC of {} (0.5: chance).\n",
+         The x̂0 variance as a detector of bad candidates has an AUROC of {} (0.5: chance). \
+         The candidate repair bent {} candidates, {} of which collided as sampled.\n",
         c.successes,
         c.no_valid_candidate,
         c.chosen_goal_misses,
@@ -202,7 +208,9 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
         c.mode_requests,
         c.planning_calls,
         rejections(report),
-        number(c.hallucination_auroc)
+        number(c.hallucination_auroc),
+        c.repaired_candidates,
+        c.collisions_repaired
     );
     let _ = writeln!(
         md,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::repair::RepairConfig;
 use super::scoring::{CostWeights, ScoringConfig};
 use super::selection::{SelectionConfig, SelectionPolicy};
 use super::timing::TimingConfig;
@@ -36,6 +37,9 @@ pub struct PlannerConfig {
     /// other. The sampled error stays in the scores (`sampled_goal_error_m`). `null` disables
     /// it (then the sampled end must lie within `goal_tolerance_m`). Metres; default 0.1.
     pub max_goal_projection_m: Option<f64>,
+    /// Local repair of candidates that graze or shallowly cut an obstacle, before scoring
+    /// (`repair_path`).
+    pub repair: RepairConfig,
     /// Largest x̂0 variance (model units); `null` disables the check. Default `null`.
     pub hallucination_threshold: Option<f64>,
     /// Weights of the selection cost.
@@ -59,6 +63,7 @@ impl Default for PlannerConfig {
             goal_tolerance_m: 0.03,
             max_start_error_rad: 0.25,
             max_goal_projection_m: Some(0.1),
+            repair: RepairConfig::default(),
             hallucination_threshold: None,
             cost_weights: CostWeights::default(),
             timing: TimingConfig::default(),
@@ -111,6 +116,7 @@ impl PlannerConfig {
                 ));
             }
         }
+        self.repair.validate("repair.")?;
         self.timing.validate("timing.")
     }
 

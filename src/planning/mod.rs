@@ -3,7 +3,8 @@
 //! ```text
 //! ObservationInput --validate--> Observation --condition_vector--> [f32]
 //!   --CandidateSource::sample--> CandidateBatch (K paths, T x D, + x0 variance)
-//!   --anchor at the start, score_candidate--> scores + RejectReasons (valid iff none)
+//!   --anchor at the start, repair_path (shallow contacts pushed out to a margin)
+//!   --score_candidate--> scores + RejectReasons (valid iff none)
 //!   --cluster (valid only)--> modes --select (hysteresis, Mass | Cost)--> chosen path
 //!   --time_parameterize (from the commanded state) + verify--> Plan
 //! ```
@@ -20,6 +21,7 @@ mod observation;
 mod plan;
 mod planner;
 mod random_model;
+mod repair;
 mod scoring;
 mod selection;
 mod source;
@@ -43,6 +45,7 @@ pub use planner::{
     CandidateReport, ModeSummary, PathLabeller, PlanError, PlanOutcome, PlanTimings, Planner,
 };
 pub use random_model::{random_model_folder, tiny_model_spec};
+pub use repair::{repair_path, Repair, RepairConfig};
 pub use scoring::{
     score_candidate, smoothness_rad2, CandidateScores, CostWeights, RejectReason, ScoringConfig,
 };

@@ -10,6 +10,7 @@ use super::config::PlannerConfig;
 use super::modes::{cluster, Clustering};
 use super::observation::{ModeRequest, Observation, ObservationError, ObservationInput};
 use super::plan::Plan;
+use super::repair::{repair_path, Repair};
 use super::scoring::{score_candidate, CandidateScores, RejectReason};
 use super::selection::{select, SelectionReason, SelectorState};
 use super::source::CandidateSource;
@@ -57,7 +58,8 @@ pub enum PlanError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CandidateReport {
     pub index: usize,
-    /// The path as scored: the sampled path with its first waypoint replaced by the start.
+    /// The path as scored: the sample anchored at the start (and bent onto the goal), then
+    /// repaired when it grazed or shallowly cut an obstacle (see `repair`).
     pub path: JointPath,
     pub scores: CandidateScores,
     /// Empty iff the candidate is valid.
@@ -67,6 +69,8 @@ pub struct CandidateReport {
     pub mode: Option<usize>,
     /// The geometric label, when the planner has a labeller.
     pub label: Option<String>,
+    /// What the repair changed (`None`: the anchored sample as it was).
+    pub repair: Option<Repair>,
 }
 
 /// One mode of the batch.
@@ -254,6 +258,12 @@ impl Planner {
             let end = self.goal_projection(sampled.last(), observation.goal_m());
             path.anchor(start, end.as_ref().map(|q| q.as_slice()))
                 .map_err(PlanError::Source)?;
+            let repair = repair_path(
+                &self.arm,
+                &mut path,
+                observation.obstacles(),
+                &self.config.repair,
+            );
             let (scores, mut reasons) = score_candidate(
                 &self.arm,
                 &path,
@@ -287,6 +297,7 @@ impl Planner {
                 reasons,
                 mode: None,
                 label,
+                repair,
             });
         }
         let t_scored = Instant::now();
