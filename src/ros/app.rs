@@ -158,7 +158,7 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
                 worker.submit(request);
             }
             if let Some(points) = out.command {
-                let msg = convert::trajectory(&points, &order);
+                let msg = convert::trajectory(&points, &order, out.stamp_secs);
                 match trajectory_pub.publish(&msg) {
                     Ok(()) => ticks.published += 1,
                     Err(_) => publish_failures += 1,

@@ -63,6 +63,11 @@ fn split_secs(secs: f64) -> (i32, u32) {
     )
 }
 
+/// A ROS time in seconds.
+pub fn time_secs(t: &Time) -> f64 {
+    f64::from(t.sec) + f64::from(t.nanosec) * 1e-9
+}
+
 /// A ROS duration in seconds.
 pub fn duration_secs(d: &RosDuration) -> f64 {
     f64::from(d.sec) + f64::from(d.nanosec) * 1e-9
@@ -75,6 +80,7 @@ pub fn clock_secs(now: std::time::Duration) -> f64 {
 
 pub fn joint_state_in(msg: &JointState) -> JointStateIn {
     JointStateIn {
+        stamp_secs: time_secs(&msg.header.stamp),
         names: msg.name.clone(),
         positions: msg.position.clone(),
         velocities_len: msg.velocity.len(),
@@ -148,11 +154,18 @@ impl JointOrder {
     }
 }
 
-/// The trajectory message: stamp 0 ("start when received"), every controller joint, positions
-/// and velocities.
-pub fn trajectory(points: &[CommandPoint], order: &JointOrder) -> JointTrajectory {
+/// The trajectory message: `stamp_secs` (node clock; `None`: stamp 0, "start when received"),
+/// every controller joint, positions and velocities.
+pub fn trajectory(
+    points: &[CommandPoint],
+    order: &JointOrder,
+    stamp_secs: Option<f64>,
+) -> JointTrajectory {
     JointTrajectory {
-        header: Header::default(),
+        header: Header {
+            stamp: stamp_secs.map(to_time).unwrap_or_default(),
+            frame_id: String::new(),
+        },
         joint_names: order.names.clone(),
         points: points
             .iter()

@@ -96,7 +96,12 @@ fn trajectories_list_the_controller_joints_in_its_order() {
             velocities: vec![0.0, 0.0],
         },
     ];
-    let msg = trajectory(&points, &order);
+    let stamped = trajectory(&points, &order, Some(12.25));
+    assert_eq!(
+        (stamped.header.stamp.sec, stamped.header.stamp.nanosec),
+        (12, 250_000_000)
+    );
+    let msg = trajectory(&points, &order, None);
     assert_eq!(msg.header.stamp.sec, 0);
     assert_eq!(msg.header.stamp.nanosec, 0);
     assert_eq!(msg.joint_names, ["elbow", "shoulder"]);

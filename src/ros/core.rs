@@ -32,6 +32,7 @@ pub mod plan_keys {
     pub const OBSERVATION: &str = "observation";
     pub const PLANNING: &str = "planning";
     pub const LATE: &str = "planning.late";
+    pub const CLOCK: &str = "clock";
 }
 
 /// Look-ahead before the first latency is known, seconds.
@@ -47,12 +48,18 @@ const GOAL_DRIFT_TOLERANCES: f64 = 2.0;
 /// it, seconds.
 const MIN_IMPROVEMENT_SECS: f64 = 0.1;
 
+/// Joint states stamped further than this from the node clock (either way) mean that the robot
+/// and the node run on different clocks (e.g. `use_sim_time` on one side only), seconds.
+pub const CLOCK_TOLERANCE_SECS: f64 = 1.0;
+
 /// Settings of the core (from the node parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoreSettings {
     pub period_secs: f64,
     pub replan_period_secs: f64,
     pub goal_tolerance_m: f64,
+    /// Stamp moving trajectories with the node clock (see [`TickOutput::stamp_secs`]).
+    pub stamp_trajectories: bool,
 }
 
 /// What one control tick produces.
@@ -60,6 +67,12 @@ pub struct CoreSettings {
 pub struct TickOutput {
     /// The trajectory points to publish (`None` before the first valid joint state).
     pub command: Option<Vec<CommandPoint>>,
+    /// The command's `header.stamp` (node clock): `Some(now)` while the robot moves (plan or
+    /// stop) and stamping is on, so the controller samples the points at the times they were
+    /// computed for however late it receives them; `None` (stamp 0, "start when received")
+    /// for holds, when stamping is off, and while the joint states' stamps show that the
+    /// controller runs on another clock.
+    pub stamp_secs: Option<f64>,
     /// A planning request for the worker.
     pub request: Option<PlanRequest>,
 }
@@ -81,6 +94,8 @@ pub struct NodeCore {
     pub(crate) plan_current: bool,
     pub(crate) goal_reached: bool,
     state_valid: bool,
+    /// The latest stamped joint state agreed with the node clock (see [`CLOCK_TOLERANCE_SECS`]).
+    clocks_agree: bool,
     pub(crate) latency: Latency,
     pub(crate) stats: PlanningStats,
 }
@@ -102,6 +117,7 @@ impl NodeCore {
             plan_current: false,
             goal_reached: false,
             state_valid: false,
+            clocks_agree: true,
             latency: Latency::default(),
             stats: PlanningStats::default(),
         }
@@ -135,6 +151,7 @@ impl NodeCore {
             period_secs: params.control_period_secs(),
             replan_period_secs: 1.0 / params.replan_rate_hz,
             goal_tolerance_m: params.goal_tolerance_m,
+            stamp_trajectories: params.stamp_trajectories,
         };
         NodeCore::new(settings, arm, inputs).with_mode_names(mode_names)
     }
@@ -158,6 +175,33 @@ impl NodeCore {
 
     pub fn on_joint_state(&mut self, msg: &JointStateIn, now: f64) {
         self.inputs.on_joint_state(msg, now, &mut self.problems);
+        self.check_clock(msg.stamp_secs, now);
+    }
+
+    /// Compares a joint state's stamp (0: unstamped, not compared) with the node clock.
+    fn check_clock(&mut self, stamp_secs: f64, now: f64) {
+        if !(stamp_secs > 0.0 && stamp_secs.is_finite()) {
+            return;
+        }
+        let offset = now - stamp_secs;
+        self.clocks_agree = offset.abs() <= CLOCK_TOLERANCE_SECS;
+        if self.clocks_agree {
+            self.problems.clear(plan_keys::CLOCK);
+        } else if self.settings.stamp_trajectories {
+            self.problems.condition_detailed(
+                plan_keys::CLOCK,
+                Area::Executor,
+                Level::Warn,
+                "joint_states are stamped on another clock than the node's (use_sim_time set on \
+                 one side only?); trajectories go out with stamp 0 (start when received)"
+                    .into(),
+                format!(
+                    "node clock - joint state stamp = {offset:.3} s, tolerance \
+                     {CLOCK_TOLERANCE_SECS} s"
+                ),
+                now,
+            );
+        }
     }
 
     pub fn on_goal(&mut self, msg: &GoalIn, now: f64) {
@@ -280,8 +324,11 @@ impl NodeCore {
             Some((q, q_secs)) => self.maybe_request(now, q, q_secs, worker_busy),
             None => None,
         };
+        let moving = self.executor.motion(now) != Motion::Holding;
         TickOutput {
             command: self.executor.command(now),
+            stamp_secs: (self.settings.stamp_trajectories && self.clocks_agree && moving)
+                .then_some(now),
             request,
         }
     }

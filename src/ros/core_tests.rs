@@ -23,6 +23,10 @@ struct Harness {
     /// Added to the measured positions (the robot pushed away from the command).
     offset: Vec<f64>,
     commands: Vec<(f64, Vec<CommandPoint>)>,
+    /// The commands' stamps, as published.
+    stamps: Vec<Option<f64>>,
+    /// The joint states' stamps lag the node clock by this (another clock), seconds.
+    clock_offset: f64,
 }
 
 impl Harness {
@@ -40,6 +44,7 @@ impl Harness {
             period_secs: PERIOD,
             replan_period_secs: 0.5,
             goal_tolerance_m: 0.02,
+            stamp_trajectories: true,
         };
         Harness {
             core: NodeCore::new(settings, arm, inputs).with_mode_names(names),
@@ -51,6 +56,8 @@ impl Harness {
             publish_states: true,
             offset: vec![0.0, 0.0],
             commands: Vec::new(),
+            stamps: Vec::new(),
+            clock_offset: 0.0,
         }
     }
 
@@ -58,6 +65,7 @@ impl Harness {
         self.now += PERIOD;
         if self.publish_states {
             let msg = JointStateIn {
+                stamp_secs: self.now - self.clock_offset,
                 names: vec!["shoulder".into(), "elbow".into()],
                 positions: self
                     .q
@@ -96,6 +104,7 @@ impl Harness {
         }
         if let Some(points) = out.command {
             self.commands.push((self.now, points));
+            self.stamps.push(out.stamp_secs);
         }
         if let Some((q, _)) = self.core.executor().state_at(self.now) {
             self.q = q;
@@ -378,4 +387,52 @@ fn an_obstacle_on_the_current_trajectory_stops_at_once() {
     h.core.on_obstacles(&[blocker], h.now);
     assert!(h.problem(plan_keys::OBSTACLE_AHEAD).is_some());
     assert_eq!(h.core.executor().motion(h.now), Motion::Stopping);
+}
+
+#[test]
+fn moving_trajectories_carry_the_tick_time_unless_the_clocks_disagree() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
+    h.run(0.2);
+    assert!(
+        h.stamps.iter().all(Option::is_none),
+        "holds go out with stamp 0"
+    );
+    h.goal(0.2, 0.6);
+    h.run(1.0);
+    let moving: Vec<_> = h
+        .commands
+        .iter()
+        .zip(&h.stamps)
+        .filter(|((_, points), _)| points.len() > 1)
+        .collect();
+    assert!(!moving.is_empty());
+    for ((at, _), stamp) in &moving {
+        assert_eq!(**stamp, Some(*at), "stamped with the tick's own time");
+    }
+
+    // The joint states come on a clock 50 s ahead of the node's: stamp 0 and a warning.
+    h.clock_offset = -50.0;
+    let before = h.stamps.len();
+    h.goal(-0.3, 0.5);
+    h.run(0.5);
+    let moving_unstamped = h.commands[before + 1..]
+        .iter()
+        .zip(&h.stamps[before + 1..])
+        .filter(|((_, points), stamp)| points.len() > 1 && stamp.is_none())
+        .count();
+    assert!(moving_unstamped > 10, "{moving_unstamped}");
+    assert!(h.stamps[before + 1..].iter().all(Option::is_none));
+    let warning = h.problem(plan_keys::CLOCK).expect("a clock warning");
+    assert!(warning.contains("another clock"), "{warning}");
+    assert!(warning.contains("-50.000 s"), "{warning}");
+    h.clock_offset = 0.0;
+    h.goal(0.2, 0.6);
+    h.run(0.5);
+    assert!(h.problem(plan_keys::CLOCK).is_none());
+    assert!(h.core.executor().motion(h.now) != Motion::Holding);
+    assert!(h.stamps.last().unwrap().is_some(), "stamped again");
+
+    h.core.settings.stamp_trajectories = false;
+    h.run(0.2);
+    assert!(h.stamps.last().unwrap().is_none(), "stamping off");
 }

@@ -26,6 +26,8 @@ pub mod marker {
 /// A `sensor_msgs/JointState`, reduced to what is checked and used.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JointStateIn {
+    /// `header.stamp`, seconds (0 when unstamped).
+    pub stamp_secs: f64,
     pub names: Vec<String>,
     pub positions: Vec<f64>,
     pub velocities_len: usize,

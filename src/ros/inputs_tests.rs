@@ -17,6 +17,7 @@ fn inputs() -> Inputs {
 
 fn js(names: &[&str], positions: &[f64]) -> JointStateIn {
     JointStateIn {
+        stamp_secs: 0.0,
         names: names.iter().map(|s| s.to_string()).collect(),
         positions: positions.to_vec(),
         velocities_len: 0,

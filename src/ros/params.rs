@@ -31,8 +31,10 @@ pub mod defaults {
     pub const GOAL_TOLERANCE_M: f64 = 0.02;
     pub const SEED: i64 = 0;
     pub const HALLUCINATION_THRESHOLD: f64 = 0.05;
+    pub const CLEARANCE_MARGIN_M: f64 = 0.01;
     pub const DIAGNOSTICS_RATE_HZ: f64 = 2.0;
     pub const USE_SIM_TIME: bool = false;
+    pub const STAMP_TRAJECTORIES: bool = true;
 }
 
 /// Every key the node accepts, in the order of `docs/PARAMETERS.md`.
@@ -52,8 +54,10 @@ pub const PARAMETER_KEYS: &[&str] = &[
     "goal_tolerance_m",
     "seed",
     "hallucination_threshold",
+    "clearance_margin_m",
     "static_obstacles",
     "diagnostics_rate_hz",
+    "stamp_trajectories",
     "use_sim_time",
 ];
 
@@ -121,10 +125,14 @@ pub struct NodeParams {
     pub seed: u64,
     /// Candidates whose predicted-x0 variance exceeds this are rejected (normalised units²).
     pub hallucination_threshold: f64,
+    /// Clearance the candidate repair aims for (`PlannerConfig::repair.margin_m`), metres.
+    pub clearance_margin_m: f64,
     /// Obstacles that are always present, in addition to the `obstacles` topic.
     pub static_obstacles: Vec<StaticObstacle>,
     /// Rate of `/diagnostics`.
     pub diagnostics_rate_hz: f64,
+    /// Stamp moving trajectories with the node clock instead of 0.
+    pub stamp_trajectories: bool,
     /// Use `/clock` for timers and stamps (applied by r2r's parameter handler).
     pub use_sim_time: bool,
 }
@@ -215,8 +223,10 @@ impl NodeParams {
             seed: r.seed("seed", defaults::SEED),
             hallucination_threshold: r
                 .positive("hallucination_threshold", defaults::HALLUCINATION_THRESHOLD),
+            clearance_margin_m: r.double("clearance_margin_m", defaults::CLEARANCE_MARGIN_M),
             static_obstacles: r.obstacles("static_obstacles"),
             diagnostics_rate_hz: r.positive("diagnostics_rate_hz", defaults::DIAGNOSTICS_RATE_HZ),
+            stamp_trajectories: r.bool("stamp_trajectories", defaults::STAMP_TRAJECTORIES),
             use_sim_time: r.bool("use_sim_time", defaults::USE_SIM_TIME),
         };
         params.check_values(&mut r);
@@ -264,6 +274,13 @@ impl NodeParams {
                     format!("is {rate} Hz, above control_rate_hz ({control} Hz)"),
                 );
             }
+        }
+        let margin = self.clearance_margin_m;
+        if r.ok("clearance_margin_m") && !(margin.is_finite() && (0.0..=1.0).contains(&margin)) {
+            r.fail(
+                "clearance_margin_m",
+                format!("is {margin}; must be in [0, 1] m"),
+            );
         }
         let scale = self.guidance_scale;
         if r.ok("guidance_scale") && !(0.0..=MAX_GUIDANCE_SCALE).contains(&scale) {

@@ -67,11 +67,13 @@ fn every_key_is_read() {
         ("goal_tolerance_m", ParamValue::Double(0.01)),
         ("seed", ParamValue::Integer(7)),
         ("hallucination_threshold", ParamValue::Double(0.1)),
+        ("clearance_margin_m", ParamValue::Double(0.02)),
         (
             "static_obstacles",
             ParamValue::DoubleArray(vec![0.5, 0.0, 0.1, -0.5, 0.2, 0.05]),
         ),
         ("diagnostics_rate_hz", ParamValue::Double(1.0)),
+        ("stamp_trajectories", ParamValue::Bool(false)),
         ("use_sim_time", ParamValue::Bool(true)),
     ] {
         map.insert(key.into(), value);
@@ -80,6 +82,8 @@ fn every_key_is_read() {
     let p = NodeParams::from_map(&map).unwrap();
     assert_eq!(p.device, DeviceSpec::Cuda(1));
     assert_eq!(p.base_frame, "world");
+    assert!(!p.stamp_trajectories);
+    assert_eq!(p.clearance_margin_m, 0.02);
     assert_eq!(p.control_rate_hz, 100.0);
     assert_eq!(p.replan_rate_hz, 5.0);
     assert_eq!(p.num_samples, 64);

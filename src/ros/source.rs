@@ -31,6 +31,10 @@ pub fn planner_config(params: &NodeParams) -> PlannerConfig {
         },
         goal_tolerance_m: params.goal_tolerance_m,
         hallucination_threshold: Some(params.hallucination_threshold),
+        repair: crate::planning::RepairConfig {
+            margin_m: params.clearance_margin_m,
+            ..Default::default()
+        },
         ..PlannerConfig::default()
     }
 }

@@ -88,10 +88,10 @@ pub struct ClosedLoopArgs {
     /// (1: the planning limits are the physical ones).
     #[arg(long, default_value_t = 1.0)]
     pub acceleration_limit_scale: f64,
-    /// What-if for the node: stamp each trajectory with the node's clock instead of 0 (the
-    /// node publishes stamp 0; see docs/SIM.md).
+    /// What-if: publish every trajectory with stamp 0 ("start when received"), as the node does
+    /// with `stamp_trajectories: false` (see docs/SIM.md).
     #[arg(long)]
-    pub stamped: bool,
+    pub unstamped: bool,
     /// Device of the network: cpu, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -111,7 +111,7 @@ impl ClosedLoopArgs {
             timeout_secs: 20.0,
             update_rate_hz: 100.0,
             acceleration_limit_scale: 1.0,
-            stamped: false,
+            unstamped: false,
             device: DeviceSpec::Cpu,
         }
     }
@@ -199,7 +199,8 @@ pub struct ClosedLoopReport {
     pub latency_model: String,
     pub timeout_secs: f64,
     pub acceleration_limit_scale: f64,
-    /// Trajectories stamped with the node's clock (`--stamped`) instead of 0.
+    /// Moving trajectories stamped with the node's clock (`stamp_trajectories`, unless
+    /// `--unstamped`); otherwise stamp 0.
     pub stamped: bool,
     pub control_rate_hz: f64,
     pub update_rate_hz: f64,
@@ -263,6 +264,7 @@ fn node_params(args: &ClosedLoopArgs) -> Result<NodeParams> {
     map.insert("seed".into(), ParamValue::Integer(seed));
     let mut params = NodeParams::from_map(&map)?;
     params.device = args.device;
+    params.stamp_trajectories &= !args.unstamped;
     Ok(params)
 }
 
@@ -373,7 +375,7 @@ fn aggregate(
         },
         timeout_secs: args.timeout_secs,
         acceleration_limit_scale: args.acceleration_limit_scale,
-        stamped: args.stamped,
+        stamped: params.stamp_trajectories,
         control_rate_hz: params.control_rate_hz,
         update_rate_hz: args.update_rate_hz,
         wall_secs: started.elapsed().as_secs_f64(),
@@ -537,6 +539,7 @@ impl<'a> SceneRun<'a> {
             let sample = self.sim.update(now);
             self.core.on_joint_state(
                 &JointStateIn {
+                    stamp_secs: now,
                     names: sample.names,
                     positions: sample.positions,
                     velocities_len: sample.velocities.len(),
@@ -570,9 +573,7 @@ impl<'a> SceneRun<'a> {
             }
             if let Some(points) = out.command {
                 let mut msg = JointTrajectory::from_command_points(&self.joint_names, &points);
-                if self.args.stamped {
-                    msg.stamp_secs = now;
-                }
+                msg.stamp_secs = out.stamp_secs.unwrap_or(0.0);
                 // A rejection is counted by the simulation.
                 let _ = self.sim.receive_trajectory(&msg, now);
             }

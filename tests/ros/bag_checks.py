@@ -7,8 +7,9 @@ replays (tests/ros/replay.py) and offline ones (`dplan replay`) alike.
 The scenario (robot, goals, bad inputs and what they must cause) is the JSON that
 tools/make_bags.py stores in the input bag's metadata (`custom_data`). Checks:
 - every JointTrajectory passes JointTrajectoryController's validation (jazzy defaults, as
-  ros-conventions §1: all joints, stamp 0, points, strictly increasing times, sizes, finite,
-  first point at least one control period ahead, last velocities 0);
+  ros-conventions §1: all joints, points, strictly increasing times, sizes, finite, first point
+  at least one control period ahead, last velocities 0; a stamp is 0 or within STAMP_TOLERANCE_S
+  of the bag time it was recorded at, and does not end in the past);
 - every trajectory that moves (more than one point) is collision-free against the obstacles in
   effect when it was published: its cubic Hermite curve (positions and velocities, as the
   controller splines them) sampled every 5 ms, link capsules against the circles of the last
@@ -41,6 +42,8 @@ F32_EPS = 1.1920929e-07
 CONTROL_PERIOD_S = 0.02
 SAMPLE_S = 0.005
 COLLISION_TOLERANCE_M = 1e-3
+# The node stamps a moving trajectory with the (sim) time of the tick that computed it.
+STAMP_TOLERANCE_S = 0.5
 FINAL_POSITION_TOLERANCE_RAD = 0.05
 DIAGNOSTICS_WITHIN_S = 3.0
 # A stop brakes along the path with at most half the acceleration limits (docs/NODE.md): from
@@ -174,14 +177,20 @@ class Checker:
         return [float(values[names.index(j)]) for j in self.b.joints]
 
     # --- checks --------------------------------------------------------------------------------
-    def jtc_rules(self, msg):
+    def jtc_rules(self, msg, t):
+        """The controller's checks of `msg`, recorded at `t` (seconds after the bag start)."""
         out = []
         if sorted(msg.joint_names) != sorted(self.b.joints):
             out.append(f'joint_names {list(msg.joint_names)}')
-        if msg.header.stamp.sec != 0 or msg.header.stamp.nanosec != 0:
-            out.append('stamp is not 0')
         if not msg.points:
             return out + ['no points']
+        stamp = secs(msg.header.stamp)
+        if stamp != 0.0:
+            receipt = self.b.start_ns * 1e-9 + t
+            if stamp + secs(msg.points[-1].time_from_start) < receipt:
+                out.append(f'stamped {receipt - stamp:.3f} s before receipt, ends in the past')
+            if abs(receipt - stamp) > STAMP_TOLERANCE_S:
+                out.append(f'stamp {receipt - stamp:+.3f} s off the bag time')
         previous = -1.0
         for i, p in enumerate(msg.points):
             t = secs(p.time_from_start)
@@ -210,13 +219,13 @@ class Checker:
         self.check('diagnostics were published', len(self.b.diagnostics) > 3,
                    len(self.b.diagnostics))
         violations = [(round(t, 3), problems) for t, m in trajectories
-                      if (problems := self.jtc_rules(m))]
+                      if (problems := self.jtc_rules(m, t))]
         self.check('every trajectory passes the JTC rules', not violations, violations[:3])
         collisions = []
         moving = 0
         worst = math.inf
         for t, m in trajectories:
-            if self.is_hold(m) or self.jtc_rules(m):
+            if self.is_hold(m) or self.jtc_rules(m, t):
                 continue
             moving += 1
             circles = self.b.obstacles_at(t)

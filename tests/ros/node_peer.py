@@ -6,7 +6,8 @@ It plays the robot and the user:
 - a simple integrator that follows the published JointTrajectory the way
   JointTrajectoryController does with `interpolate_from_desired_state: true` (on receipt, a cubic
   from the current desired state to the first point, then cubics between the points; stamp 0 =
-  start on receipt) and publishes sensor_msgs/JointState at 100 Hz;
+  start on receipt, a non-zero stamp = the points' times count from it) and publishes
+  sensor_msgs/JointState at 100 Hz;
 - goals, obstacles and mode requests, per scenario;
 and checks what the node publishes: every JointTrajectory against JointTrajectoryController's
 rules, its first point against the current state, the output rate, collisions of the followed
@@ -35,6 +36,9 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 F32_EPS = 1.1920929e-07
+# A stamped trajectory's stamp lies at most this far from the peer's clock at receipt (seconds):
+# the node stamps a message with the tick that computed it, on the same (system) clock.
+STAMP_TOLERANCE_S = 0.5
 STATE_PERIOD_S = 0.01
 
 
@@ -102,6 +106,7 @@ class Peer:
         self.v = [0.0] * len(self.q)
         self.followed = None
         self.receipts = []
+        self.stamps = []
         self.messages = 0
         self.rule_violations = []
         self.first_point_errors = []
@@ -125,10 +130,11 @@ class Peer:
 
     def on_trajectory(self, msg):
         now = time.monotonic()
+        self.stamps.append((secs(msg.header.stamp), len(msg.points)))
         self.receipts.append(now)
         self.messages += 1
         self.last_trajectory = msg
-        problems = self.rules(msg)
+        problems = self.rules(msg, self.node.get_clock().now().nanoseconds * 1e-9)
         if problems:
             self.rule_violations.append(problems)
             return
@@ -136,6 +142,14 @@ class Peer:
         times = [secs(p.time_from_start) for p in msg.points]
         positions = [[p.positions[i] for i in order] for p in msg.points]
         velocities = [[p.velocities[i] for i in order] for p in msg.points]
+        stamp = secs(msg.header.stamp)
+        if stamp != 0.0:
+            # JointTrajectoryController counts the times from the stamp (sampling mid-way when
+            # it is in the past): shift them onto the receipt.
+            shift = stamp - self.node.get_clock().now().nanoseconds * 1e-9
+            while len(times) > 1 and times[0] + shift <= 0.0:
+                times, positions, velocities = times[1:], positions[1:], velocities[1:]
+            times = [max(t + shift, 1e-6) for t in times]
         desired_p, desired_v = self.desired(now)
         previous = self.previous_points
         if previous is not None:
@@ -171,16 +185,21 @@ class Peer:
         self.previous_points = (times, positions, velocities)
         self.followed = Followed(now, desired_p, desired_v, times, positions, velocities)
 
-    def rules(self, msg):
-        """JointTrajectoryController's validate_trajectory_msg (jazzy), with its defaults."""
+    def rules(self, msg, receipt_s):
+        """JointTrajectoryController's validate_trajectory_msg (jazzy), with its defaults; a
+        stamp must be 0 or near the clock at receipt (`receipt_s`, seconds)."""
         out = []
         if sorted(msg.joint_names) != sorted(self.joints):
             out.append(f'joint_names {list(msg.joint_names)} != {self.joints}')
-        if msg.header.stamp.sec != 0 or msg.header.stamp.nanosec != 0:
-            out.append('stamp is not 0')
         if not msg.points:
             out.append('no points')
             return out
+        stamp = secs(msg.header.stamp)
+        if stamp != 0.0:
+            if stamp + secs(msg.points[-1].time_from_start) < receipt_s:
+                out.append(f'stamped {receipt_s - stamp:.3f} s ago, ends in the past')
+            if abs(receipt_s - stamp) > STAMP_TOLERANCE_S:
+                out.append(f'stamp {stamp:.3f} s is {receipt_s - stamp:+.3f} s off the clock')
         previous = -1.0
         for i, p in enumerate(msg.points):
             t = secs(p.time_from_start)
@@ -373,6 +392,12 @@ class Peer:
         self.stats['continuity_rad_max'] = worst_jump[0]
         self.check('each trajectory continues the previous one (no jump)',
                    worst_jump[0] < 1e-3, f'{worst_jump[0]:.6f} rad at {worst_jump[1]}')
+        moving = [s for s, n in self.stamps if n > 1]
+        holds = [s for s, n in self.stamps if n == 1]
+        self.check('moving trajectories are stamped with the node clock, holds with 0',
+                   all(s != 0.0 for s in moving) and all(s == 0.0 for s in holds),
+                   f'{sum(s == 0.0 for s in moving)} of {len(moving)} moving unstamped, '
+                   f'{sum(s != 0.0 for s in holds)} of {len(holds)} holds stamped')
         self.check('no collision of the followed motion', not self.collisions,
                    self.collisions[:3])
         self.check('candidate markers: DELETEALL, LINE_STRIPs, no NaN', not self.bad_markers,
@@ -532,6 +557,13 @@ def scenario_sim_time(p):
     expected = scale / p.period
     p.check('with use_sim_time the rate follows /clock (half speed: half the rate)',
             abs(rate.get('rate_hz', 0.0) - expected) <= 0.1 * expected, rate)
+    # The peer stamps its joint states with its system clock, the node runs on /clock (~100 s).
+    clock_warnings = [m for (_, _, level, m, values) in p.diagnostic_log
+                      if level == 1 and ('another clock' in m
+                                         or any('another clock' in v for v in values.values()))]
+    p.check('joint states on another clock: a diagnostics warning, stamps 0',
+            clock_warnings and all(s == 0.0 for s, _ in p.stamps),
+            f'{len(clock_warnings)} warnings, stamps {sorted({s for s, _ in p.stamps})[:3]}')
     state['running'] = False
     p.spin(0.3, each=each)
     paused_from = len(p.receipts)

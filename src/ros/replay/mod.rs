@@ -336,7 +336,7 @@ impl<'a> OfflineNode<'a> {
             });
         }
         if let Some(points) = tick.command {
-            let msg = convert::trajectory(&points, &self.order);
+            let msg = convert::trajectory(&points, &self.order, tick.stamp_secs);
             self.publish(0, t_ns, &msg)?;
             self.ticks.published += 1;
         }
