@@ -1,5 +1,6 @@
 //! Training: dataset, training loop, EMA, checkpoints.
 
+mod checkpoint;
 pub mod dataset;
 pub mod optim;
 pub mod trainer;
