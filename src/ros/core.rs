@@ -33,6 +33,7 @@ pub mod plan_keys {
     pub const PLANNING: &str = "planning";
     pub const LATE: &str = "planning.late";
     pub const CLOCK: &str = "clock";
+    pub const MODE_AT_GOAL: &str = "mode_request.at_goal";
 }
 
 /// Look-ahead before the first latency is known, seconds.
@@ -217,8 +218,25 @@ impl NodeCore {
         self.event(change, now);
     }
 
+    /// A mode request chooses the route to the goal. At rest at the goal there is no route
+    /// left to choose (a path that stays put has no side of the obstacle), so the request is
+    /// kept for the next goal instead of planning a motion nobody asked for.
     pub fn on_mode(&mut self, text: &str, now: f64) {
         let change = self.inputs.on_mode(text, now, &mut self.problems);
+        if change == Change::Replan && self.goal_reached {
+            self.problems.event(
+                plan_keys::MODE_AT_GOAL,
+                Area::Planning,
+                Level::Ok,
+                format!(
+                    "mode `{}` requested at the goal: kept for the next goal",
+                    String::from(self.inputs.mode().clone())
+                ),
+                now,
+                EVENT_EXPIRY_SECS,
+            );
+            return;
+        }
         self.event(change, now);
     }
 

@@ -436,3 +436,27 @@ fn moving_trajectories_carry_the_tick_time_unless_the_clocks_disagree() {
     h.run(0.2);
     assert!(h.stamps.last().unwrap().is_none(), "stamping off");
 }
+
+#[test]
+fn a_mode_request_at_the_goal_is_kept_for_the_next_goal() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.05);
+    h.run(0.2);
+    h.goal(0.2, 0.6);
+    h.run(4.0);
+    assert!(h.core.goal_reached);
+    let outcomes = h.core.stats.outcomes;
+    h.core.on_mode("elbow_down", h.now);
+    h.run(1.0);
+    assert_eq!(h.core.stats.outcomes, outcomes, "no plan at the goal");
+    assert!(h.core.goal_reached);
+    let note = h.problem(plan_keys::MODE_AT_GOAL).expect("reported");
+    assert!(
+        note.contains("elbow_down") && note.contains("next goal"),
+        "{note}"
+    );
+    assert!(h.problem(plan_keys::PLANNING).is_none());
+    h.goal(-0.2, 0.6);
+    h.run(0.5);
+    assert!(h.core.stats.outcomes > outcomes);
+    assert_eq!(h.core.inputs.mode().name(), Some("elbow_down"));
+}
