@@ -1,9 +1,10 @@
-//! The shipped model `models/planar_arm` on 50 held-out scenes: a regression guard. The
-//! thresholds sit below what the shipped weights measure on these scenes (success 0.94,
-//! coverage 0.86, request accuracy 0.97, filter recall 1.0, keep rate 0.99 at step 20000), so
-//! a change to the model, sampler or planner that loses quality fails here. They are not the
-//! issue's targets (for 1000 scenes; the README reports those measurements and which are
-//! missed). Skipped, with a message, when the model folder is not there.
+//! The shipped model `models/planar_arm` on 50 held-out scenes: the CI check, with
+//! thresholds slightly below the 1000-scene targets (success 0.98, coverage 0.90, request
+//! accuracy 0.95, filter recall and keep rate 0.90) and below what the shipped weights measure
+//! on these scenes (success 1.00, coverage 0.95, request accuracy 0.99, filter recall 1.00,
+//! keep rate 1.00 at step 70000, with the candidate repair), so a change to the model, sampler
+//! or planner that loses quality fails here. Skipped, with a message, when the model folder is
+//! not there.
 //!
 //! The seed differs from the training data's (20261129), from the seed the planner settings
 //! were looked at on (99) and from the README's evaluation (20261201). About a minute on 2
@@ -17,10 +18,10 @@ use diffusion_planner::eval::{run, EvalArgs};
 const SCENES: usize = 50;
 const SEED: u64 = 4_242;
 
-const MIN_SUCCESS_RATE: f64 = 0.88;
+const MIN_SUCCESS_RATE: f64 = 0.96;
 const MAX_CHOSEN_COLLISIONS: usize = 0;
-const MIN_MODE_COVERAGE: f64 = 0.7;
-const MIN_MODE_REQUEST_ACCURACY: f64 = 0.9;
+const MIN_MODE_COVERAGE: f64 = 0.88;
+const MIN_MODE_REQUEST_ACCURACY: f64 = 0.93;
 const MIN_FILTER_RECALL: f64 = 0.9;
 const MIN_FILTER_KEEP_RATE: f64 = 0.9;
 

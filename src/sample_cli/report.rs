@@ -45,9 +45,11 @@ pub struct CandidateEntry {
     pub reasons: Vec<RejectReason>,
     /// The same, as text.
     pub reason_messages: Vec<String>,
-    /// The scored path (first waypoint set to the start), one row of joint positions (rad)
-    /// per waypoint.
+    /// The scored path (anchored at the start and goal, repaired where `repair` says), one row
+    /// of joint positions (rad) per waypoint.
     pub path_rad: Vec<Vec<f64>>,
+    /// What the planner's repair changed (`null`: the anchored sample as it was).
+    pub repair: Option<crate::planning::Repair>,
 }
 
 /// Wall-clock times of the run.
@@ -146,6 +148,7 @@ impl SampleReport {
                     reasons: c.reasons.clone(),
                     reason_messages: c.reasons.iter().map(|r| r.to_string()).collect(),
                     path_rad: c.path.waypoints().map(<[f64]>::to_vec).collect(),
+                    repair: c.repair,
                 }
             })
             .collect();
@@ -220,16 +223,23 @@ impl SampleReport {
             .iter()
             .map(|(kind, n)| format!("{kind} {n}"))
             .collect();
+        let repaired = self.candidates.iter().filter(|c| c.repair.is_some());
+        let collided = repaired
+            .clone()
+            .filter(|c| c.repair.is_some_and(|r| r.collision_removed))
+            .count();
         let _ = writeln!(
             out,
-            "valid {}/{}; rejected: {}",
+            "valid {}/{}; rejected: {}; repaired {} ({} collided as sampled)",
             self.valid_count,
             self.num_samples,
             if rejections.is_empty() {
                 "none".to_string()
             } else {
                 rejections.join(", ")
-            }
+            },
+            repaired.count(),
+            collided
         );
         for mode in &self.modes {
             let labels = label_counts(self.candidates_of(Some(mode.id)).filter(|c| c.valid));

@@ -246,7 +246,8 @@ impl ClosedLoopReport {
             self.planning_calls,
             self.latency_model,
             self.acceleration_limit_scale,
-            opt(self.min_clearance_m, "m"),
+            self.min_clearance_m
+                .map_or("-".to_string(), |c| format!("{:.1} mm", 1e3 * c)),
             self.max_tracking_error_rad,
         )
     }
