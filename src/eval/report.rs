@@ -217,8 +217,9 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
         "### Definitions\n\n\
          - A path is **good** when it is finite, within the joint limits at every waypoint, \
          its swept arm never touches an obstacle (zero clearance) and its end effector ends \
-         within {tol} m of the goal; otherwise **bad**. Candidates are judged with their first \
-         waypoint set to the start, as the planner scores them.\n\
+         within {tol} m of the goal; otherwise **bad**. Candidates are judged as the planner \
+         scores them: anchored at the start (and bent onto the goal), and repaired where the \
+         planner's repair bent them (counted above).\n\
          - `success_rate`: the unconditioned call chose a path, and the path and its timed plan \
          (every 5 ms) are good. `chosen_collisions`: chosen path or plan collides.\n\
          - `valid_candidate_rate`: kept / all candidates of the unconditioned calls.\n\
