@@ -1,5 +1,7 @@
 //! Tests of `dplan closed-loop` with the geometric source (fast: three scenes).
 
+use std::path::PathBuf;
+
 use super::*;
 
 fn repo(path: &str) -> PathBuf {
