@@ -9,7 +9,7 @@ use crate::device::DeviceSpec;
 use crate::diffusion::{SamplerKind, SamplerSettings};
 use crate::model::ModelSpec;
 use crate::planning::PlannerConfig;
-use crate::sample_cli::{DEFAULT_DDIM_STEPS, DEFAULT_RECORD_LAST_K};
+use crate::sample_cli::sampler_settings;
 
 /// `dplan eval` arguments.
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -99,32 +99,21 @@ impl EvalArgs {
 
     /// The sampler settings for `spec` (defaults filled in).
     pub fn sampler_settings(&self, spec: &ModelSpec) -> SamplerSettings {
-        let steps = self.steps.unwrap_or(match self.sampler {
-            SamplerKind::Ddim => DEFAULT_DDIM_STEPS,
-            SamplerKind::Ddpm => spec.scheduler.num_train_timesteps,
-        });
-        SamplerSettings {
-            kind: self.sampler,
-            inference_steps: steps,
-            eta: self.eta,
-            guidance_scale: self.guidance,
-            record_last_k: self
-                .record_last_k
-                .unwrap_or(DEFAULT_RECORD_LAST_K.min(steps)),
-        }
+        sampler_settings(
+            spec,
+            self.sampler,
+            self.steps,
+            self.eta,
+            self.guidance,
+            self.record_last_k,
+        )
     }
 
     /// The planner settings: `--planner` or the defaults, with the overrides and `seed`.
     pub fn planner_config(&self) -> crate::Result<PlannerConfig> {
         let mut config = match &self.planner {
             None => PlannerConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-                serde_yaml::from_str(&text).map_err(|source| crate::Error::Yaml {
-                    path: path.clone(),
-                    source,
-                })?
-            }
+            Some(path) => PlannerConfig::load(path)?,
         };
         config.seed = self.seed;
         config.num_samples = self.num_samples;

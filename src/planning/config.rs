@@ -84,6 +84,16 @@ fn positive(key: &str, value: f64) -> Result<()> {
 }
 
 impl PlannerConfig {
+    /// Reads a YAML file (unknown keys are errors; not validated, callers override and then
+    /// [`Self::validate`]).
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_yaml::from_str(&text).map_err(|source| Error::Yaml {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Checks every value (NaN fails).
     pub fn validate(&self) -> Result<()> {
         if self.num_samples == 0 {

@@ -110,20 +110,28 @@ pub fn repair_path(
             .map_or(f64::INFINITY, |c| c.clearance_m)
     };
     let clearances = |p: &[f64]| -> Vec<f64> { p.chunks_exact(dof).map(clearance).collect() };
-    let mut q = path.as_slice().to_vec();
-    let mut c = clearances(&q);
-    let initial_min = c.iter().copied().fold(f64::INFINITY, f64::min);
-    let collided = arm.path_collision(path, obstacles).is_some();
-    let interior_short = c[1..n - 1].iter().any(|&ci| ci < config.margin_m);
-    let too_deep = path.waypoints().any(|q| {
-        arm.clearance(q, obstacles).is_some_and(|contact| {
-            let thickness = obstacles[contact.obstacle].radius_m + arm.link_radius_m();
-            -contact.clearance_m > config.max_depth_fraction * thickness
-        })
+    let contacts: Vec<_> = path
+        .waypoints()
+        .map(|q| arm.clearance(q, obstacles))
+        .collect();
+    let too_deep = contacts.iter().flatten().any(|contact| {
+        let thickness = obstacles[contact.obstacle].radius_m + arm.link_radius_m();
+        -contact.clearance_m > config.max_depth_fraction * thickness
     });
-    if !(collided || interior_short) || too_deep {
+    if too_deep {
         return None;
     }
+    let mut c: Vec<f64> = contacts
+        .iter()
+        .map(|contact| contact.map_or(f64::INFINITY, |c| c.clearance_m))
+        .collect();
+    let initial_min = c.iter().copied().fold(f64::INFINITY, f64::min);
+    let interior_short = c[1..n - 1].iter().any(|&ci| ci < config.margin_m);
+    let collided = arm.path_collision(path, obstacles).is_some();
+    if !(collided || interior_short) {
+        return None;
+    }
+    let mut q = path.as_slice().to_vec();
     let lower = arm.lower_limits_rad();
     let upper = arm.upper_limits_rad();
     let interior = n - 2;

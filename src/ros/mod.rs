@@ -18,6 +18,8 @@ pub mod worker;
 #[cfg(feature = "ros")]
 mod app;
 #[cfg(feature = "ros")]
+pub mod binary;
+#[cfg(feature = "ros")]
 pub mod convert;
 #[cfg(feature = "ros")]
 mod node;

@@ -146,32 +146,21 @@ impl SampleArgs {
 
     /// The sampler settings for `spec` (defaults filled in).
     pub fn sampler_settings(&self, spec: &ModelSpec) -> SamplerSettings {
-        let steps = self.steps.unwrap_or(match self.sampler {
-            SamplerKind::Ddim => DEFAULT_DDIM_STEPS,
-            SamplerKind::Ddpm => spec.scheduler.num_train_timesteps,
-        });
-        SamplerSettings {
-            kind: self.sampler,
-            inference_steps: steps,
-            eta: self.eta,
-            guidance_scale: self.guidance,
-            record_last_k: self
-                .record_last_k
-                .unwrap_or(DEFAULT_RECORD_LAST_K.min(steps)),
-        }
+        sampler_settings(
+            spec,
+            self.sampler,
+            self.steps,
+            self.eta,
+            self.guidance,
+            self.record_last_k,
+        )
     }
 
     /// The planner settings: the `--planner` file or the defaults, with the overrides.
     pub fn planner_config(&self) -> crate::Result<PlannerConfig> {
         let mut config = match &self.planner {
             None => PlannerConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-                serde_yaml::from_str(&text).map_err(|source| crate::Error::Yaml {
-                    path: path.clone(),
-                    source,
-                })?
-            }
+            Some(path) => PlannerConfig::load(path)?,
         };
         if let Some(seed) = self.seed {
             config.seed = seed;
@@ -184,6 +173,30 @@ impl SampleArgs {
         }
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// The sampler settings of the command-line options (`dplan sample`, `dplan eval`): `steps`
+/// defaults to [`DEFAULT_DDIM_STEPS`] for DDIM and the model's training timesteps for DDPM,
+/// `record_last_k` to [`DEFAULT_RECORD_LAST_K`] (at most `steps`).
+pub fn sampler_settings(
+    spec: &ModelSpec,
+    kind: SamplerKind,
+    steps: Option<usize>,
+    eta: f64,
+    guidance_scale: f64,
+    record_last_k: Option<usize>,
+) -> SamplerSettings {
+    let steps = steps.unwrap_or(match kind {
+        SamplerKind::Ddim => DEFAULT_DDIM_STEPS,
+        SamplerKind::Ddpm => spec.scheduler.num_train_timesteps,
+    });
+    SamplerSettings {
+        kind,
+        inference_steps: steps,
+        eta,
+        guidance_scale,
+        record_last_k: record_last_k.unwrap_or(DEFAULT_RECORD_LAST_K.min(steps)),
     }
 }
 

@@ -38,6 +38,8 @@ import sys
 import yaml
 from rosbags.highlevel import AnyReader
 
+from jtc_stamp import stamp_problems
+
 F32_EPS = 1.1920929e-07
 CONTROL_PERIOD_S = 0.02
 SAMPLE_S = 0.005
@@ -184,13 +186,7 @@ class Checker:
             out.append(f'joint_names {list(msg.joint_names)}')
         if not msg.points:
             return out + ['no points']
-        stamp = secs(msg.header.stamp)
-        if stamp != 0.0:
-            receipt = self.b.start_ns * 1e-9 + t
-            if stamp + secs(msg.points[-1].time_from_start) < receipt:
-                out.append(f'stamped {receipt - stamp:.3f} s before receipt, ends in the past')
-            if abs(receipt - stamp) > STAMP_TOLERANCE_S:
-                out.append(f'stamp {receipt - stamp:+.3f} s off the bag time')
+        out += stamp_problems(msg, self.b.start_ns * 1e-9 + t, STAMP_TOLERANCE_S)
         previous = -1.0
         for i, p in enumerate(msg.points):
             t = secs(p.time_from_start)

@@ -35,6 +35,8 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
+from jtc_stamp import stamp_problems
+
 F32_EPS = 1.1920929e-07
 # A stamped trajectory's stamp lies at most this far from the peer's clock at receipt (seconds):
 # the node stamps a message with the tick that computed it, on the same (system) clock.
@@ -194,12 +196,7 @@ class Peer:
         if not msg.points:
             out.append('no points')
             return out
-        stamp = secs(msg.header.stamp)
-        if stamp != 0.0:
-            if stamp + secs(msg.points[-1].time_from_start) < receipt_s:
-                out.append(f'stamped {receipt_s - stamp:.3f} s ago, ends in the past')
-            if abs(receipt_s - stamp) > STAMP_TOLERANCE_S:
-                out.append(f'stamp {stamp:.3f} s is {receipt_s - stamp:+.3f} s off the clock')
+        out += stamp_problems(msg, receipt_s, STAMP_TOLERANCE_S)
         previous = -1.0
         for i, p in enumerate(msg.points):
             t = secs(p.time_from_start)
