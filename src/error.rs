@@ -67,6 +67,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A robot file (URDF, SRDF, spheres, joint limits) is broken: the file, the element and
+    /// what was expected.
+    #[error("{file}: {element}: {reason}")]
+    RobotFile {
+        file: String,
+        element: String,
+        reason: String,
+    },
+
     /// Any other invalid input, with a message that names the problem.
     #[error("{0}")]
     Invalid(String),
@@ -80,6 +89,20 @@ impl Error {
     pub fn config(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Config {
             key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A robot-file error: `file` (a path or `robot_description`), the `element` (e.g.
+    /// `<joint name="j1">` at line 12) and what was expected.
+    pub fn robot_file(
+        file: impl Into<String>,
+        element: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::RobotFile {
+            file: file.into(),
+            element: element.into(),
             reason: reason.into(),
         }
     }

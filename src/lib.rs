@@ -10,7 +10,9 @@
 //!   denoiser with its optional mode-label embedding, and the model folder format.
 //! - [`diffusion`]: noise schedules, DDPM and DDIM steps as diffusers computes them,
 //!   classifier-free guidance and the batched, seeded sampler.
-//! - [`robot`]: planar serial arm kinematics, joint limits and collision geometry.
+//! - [`robot`]: planar serial arm kinematics, joint limits and collision geometry; and the
+//!   robot-agnostic layer (any serial arm from URDF + spheres + SRDF + joint_limits.yaml: FK,
+//!   Jacobians, IK, 3-D obstacles, swept checks), inspected with `dplan robot` ([`robot_cli`]).
 //! - [`planning`]: observation, condition vector, scoring, modes, selection, timing, plans.
 //! - [`task`]: the reference task (planar arm around an obstacle), expert demonstrations.
 //! - [`train`]: dataset, training loop, EMA, checkpoints.
@@ -31,6 +33,7 @@ pub mod model;
 pub mod planning;
 pub mod plot;
 pub mod robot;
+pub mod robot_cli;
 pub mod sample_cli;
 pub mod sim;
 pub mod task;

@@ -13,6 +13,7 @@
 //! - PyTorch (LeRobot's `DiffusionConditionalUnet1d`, diffusers' `DDIMScheduler`) on the same
 //!   weights, from `tools/bench_torch.py`, when a Python with torch is found.
 
+pub mod robot;
 mod torch;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ pub struct BenchArgs {
     /// Skip the PyTorch comparison.
     #[arg(long)]
     pub no_torch: bool,
+    /// Only the robot layer's benchmarks (Panda: K x H scoring, IK), from urdf/panda/ of this
+    /// source tree.
+    #[arg(long)]
+    pub robot: bool,
     /// Python with torch, lerobot and diffusers [default: $DPLAN_TORCH_PYTHON, else python3].
     #[arg(long, value_name = "PYTHON")]
     pub torch_python: Option<PathBuf>,

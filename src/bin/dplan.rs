@@ -12,6 +12,8 @@
 //!   core, the planner and the simulated arm in simulated time over random scenes.
 //! - `dplan replay BAG --out BAG [--model DIR] [PARAMS]` (feature `ros`): the node's behaviour
 //!   on a rosbag2 bag, offline and deterministic; writes what it would publish to a bag.
+//! - `dplan robot --urdf U [--spheres S] [--srdf X] [--joint-limits L] [--base B --tip T]
+//!   check|fk|ik|spheres|show`: what the planner sees of a robot (docs/ROBOTS.md).
 //! - `dplan demo-report --trace TRACE.json --out DIR [--process NAME=STATUS ...]`: the summary,
 //!   plots and page of a `scripts/demo` run; exit status 1 when the run failed.
 
@@ -81,6 +83,9 @@ enum Command {
     /// Summary, plots and Markdown page of a `scripts/demo` run from its trace; exits with
     /// status 1 when the run failed (a collision, a crashed process, no goal reached).
     DemoReport(diffusion_planner::demo::DemoReportArgs),
+    /// A robot from its files (URDF, spheres, SRDF, joint_limits.yaml): check, fk, ik,
+    /// propose spheres, draw.
+    Robot(Box<diffusion_planner::robot_cli::RobotArgs>),
 }
 
 fn main() -> Result<()> {
@@ -94,6 +99,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate { config, out } => run_generate(&config, &out),
         Command::Train { config, resume } => run_train(&config, resume),
+        Command::Bench(args) if args.robot => run_robot_bench(&args),
         Command::Bench(args) => Ok(bench::run(&args).map(|_| ())?),
         Command::Sample(args) => {
             let report = run_sample(&args)?;
@@ -127,7 +133,26 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::DemoReport(args) => run_demo_report(&args),
+        Command::Robot(args) => {
+            print!(
+                "{}",
+                diffusion_planner::robot_cli::run(&args).context("dplan robot")?
+            );
+            Ok(())
+        }
     }
+}
+
+fn run_robot_bench(args: &BenchArgs) -> Result<()> {
+    // The Panda files of this source tree (like the PyTorch script, a development benchmark).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = bench::robot::run(root, args.plan_iterations).context("dplan bench --robot")?;
+    print!("{}", report.text());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("bench report as JSON")?;
+        diffusion_planner::error::write_file(path, json + "\n")?;
+    }
+    Ok(())
 }
 
 fn run_demo_report(args: &diffusion_planner::demo::DemoReportArgs) -> Result<()> {
