@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use diffusion_planner::robot::{
-    Checker, JointKind, Obstacle, PlanarArm, Robot, RobotDescription, RobotFiles, UrdfSource,
-    World,
+    Checker, JointKind, Obstacle, PlanarArm, Robot, RobotDescription, RobotFiles, UrdfSource, World,
 };
 
 fn root() -> PathBuf {
@@ -96,20 +95,34 @@ fn missing_link_is_named() {
     let mut files = xml(URDF);
     files.tip_link = Some("gripper".into());
     let e = err(&files);
-    assert!(e.contains("robot_description") && e.contains("tip link `gripper`") && e.contains("no such <link>"), "{e}");
+    assert!(
+        e.contains("robot_description")
+            && e.contains("tip link `gripper`")
+            && e.contains("no such <link>"),
+        "{e}"
+    );
     let bad = URDF.replace("<child link=\"l2\"/>", "<child link=\"l9\"/>");
     let e = err(&xml(&bad));
-    assert!(e.contains("<joint name=\"j2\">") && e.contains("`l9` is not a <link>"), "{e}");
+    assert!(
+        e.contains("<joint name=\"j2\">") && e.contains("`l9` is not a <link>"),
+        "{e}"
+    );
 }
 
 #[test]
 fn joint_without_limits_is_named() {
     let bad = URDF.replace("<limit lower=\"-2\" upper=\"2\" velocity=\"1.5\"/>", "");
     let e = err(&xml(&bad));
-    assert!(e.contains("<joint name=\"j1\"> (line 3)") && e.contains("needs <limit"), "{e}");
+    assert!(
+        e.contains("<joint name=\"j1\"> (line 3)") && e.contains("needs <limit"),
+        "{e}"
+    );
     let bad = URDF.replace("<limit velocity=\"2\"/>", "");
     let e = err(&xml(&bad));
-    assert!(e.contains("<joint name=\"j2\">") && e.contains("velocity limit"), "{e}");
+    assert!(
+        e.contains("<joint name=\"j2\">") && e.contains("velocity limit"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -121,7 +134,12 @@ fn sphere_on_unknown_or_off_chain_link_is_named() {
         "collision_spheres:\n  wrist:\n    - {center: [0, 0, 0], radius: 0.05}\n",
     ));
     let e = err(&files);
-    assert!(e.contains("s.yaml") && e.contains("collision_spheres.wrist") && e.contains("no link `wrist`"), "{e}");
+    assert!(
+        e.contains("s.yaml")
+            && e.contains("collision_spheres.wrist")
+            && e.contains("no link `wrist`"),
+        "{e}"
+    );
     files.spheres = Some(f.write(
         "s.yaml",
         "collision_spheres:\n  finger:\n    - {center: [0, 0, 0], radius: 0.05}\n",
@@ -139,7 +157,12 @@ fn srdf_pair_of_unknown_links_is_named() {
         "<robot name=\"t\">\n<disable_collisions link1=\"l1\" link2=\"elbow\" reason=\"Never\"/>\n</robot>",
     ));
     let e = err(&files);
-    assert!(e.contains("r.srdf") && e.contains("<disable_collisions> (line 2)") && e.contains("no link `elbow`"), "{e}");
+    assert!(
+        e.contains("r.srdf")
+            && e.contains("<disable_collisions> (line 2)")
+            && e.contains("no link `elbow`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -154,26 +177,44 @@ fn non_finite_values_are_named() {
         "joint_limits:\n  j1: {has_velocity_limits: true, max_velocity: .inf}\n",
     ));
     let e = err(&files);
-    assert!(e.contains("l.yaml") && e.contains("joint_limits.j1.max_velocity"), "{e}");
+    assert!(
+        e.contains("l.yaml") && e.contains("joint_limits.j1.max_velocity"),
+        "{e}"
+    );
     files.joint_limits = None;
     files.spheres = Some(f.write(
         "s.yaml",
         "collision_spheres:\n  l1:\n    - {center: [0, .nan, 0], radius: 0.05}\n",
     ));
     let e = err(&files);
-    assert!(e.contains("collision_spheres.l1[0]") && e.contains("finite"), "{e}");
+    assert!(
+        e.contains("collision_spheres.l1[0]") && e.contains("finite"),
+        "{e}"
+    );
 }
 
 #[test]
 fn mimic_and_floating_joints_are_refused() {
-    let bad = URDF.replace("<limit velocity=\"2\"/>", "<limit velocity=\"2\"/><mimic joint=\"j1\"/>");
+    let bad = URDF.replace(
+        "<limit velocity=\"2\"/>",
+        "<limit velocity=\"2\"/><mimic joint=\"j1\"/>",
+    );
     let e = err(&xml(&bad));
-    assert!(e.contains("<joint name=\"j2\">") && e.contains("mimic"), "{e}");
+    assert!(
+        e.contains("<joint name=\"j2\">") && e.contains("mimic"),
+        "{e}"
+    );
     let bad = URDF.replace("type=\"revolute\"", "type=\"floating\"");
     let e = err(&xml(&bad));
-    assert!(e.contains("<joint name=\"j1\">") && e.contains("floating"), "{e}");
+    assert!(
+        e.contains("<joint name=\"j1\">") && e.contains("floating"),
+        "{e}"
+    );
     // A mimic joint off the chain is fine (the Panda's second finger).
-    let mut files = xml(&URDF.replace("velocity=\"0.2\"/>", "velocity=\"0.2\"/><mimic joint=\"j1\"/>"));
+    let mut files = xml(&URDF.replace(
+        "velocity=\"0.2\"/>",
+        "velocity=\"0.2\"/><mimic joint=\"j1\"/>",
+    ));
     files.tip_link = Some("hand".into());
     Robot::load(&files).unwrap();
     // ... unless the chain ends after it.
@@ -224,7 +265,10 @@ fn swept_check_does_not_tunnel() {
     let mut checker = Checker::new(robot.clone());
     // A small obstacle on the arc of the tip between q = 0 and q = 1.2 (tip radius 0.9 m).
     let a = 0.6f64;
-    let world = World::new(vec![Obstacle::sphere([0.9 * a.cos(), 0.9 * a.sin(), 0.13], 0.02)]);
+    let world = World::new(vec![Obstacle::sphere(
+        [0.9 * a.cos(), 0.9 * a.sin(), 0.13],
+        0.02,
+    )]);
     let start = [0.0, 0.0];
     let end = [1.2, 0.0];
     assert!(checker.check_config(&world, &start).world_clearance > 0.1);
@@ -237,7 +281,10 @@ fn swept_check_does_not_tunnel() {
     let world = World::new(vec![Obstacle::sphere([0.0, -0.5, 0.13], 0.05)]);
     let result = checker.check_trajectory(&world, &traj, 0.0);
     assert!(result.collision_free, "{result:?}");
-    assert!(result.min_swept_clearance > 0.0 && result.min_swept_clearance <= result.min_waypoint_clearance);
+    assert!(
+        result.min_swept_clearance > 0.0
+            && result.min_swept_clearance <= result.min_waypoint_clearance
+    );
 }
 
 /// Soundness of the swept check on the Panda: over random segments among random obstacles,
@@ -264,7 +311,9 @@ fn swept_check_is_sound_on_the_panda() {
             .joints
             .iter()
             .zip(&a)
-            .map(|(j, v)| (v + rng.random_range(-0.6f64..0.6)).clamp(j.limits.lower, j.limits.upper))
+            .map(|(j, v)| {
+                (v + rng.random_range(-0.6f64..0.6)).clamp(j.limits.lower, j.limits.upper)
+            })
             .collect();
         let traj = [a.clone(), b.clone()].concat();
         let verdict = checker.check_trajectory(&world, &traj, 0.0);
@@ -276,7 +325,10 @@ fn swept_check_is_sound_on_the_panda() {
         }
         if min_sampled <= 0.0 {
             dense_hits += 1;
-            assert!(!verdict.collision_free, "tunnelled: sampled clearance {min_sampled}");
+            assert!(
+                !verdict.collision_free,
+                "tunnelled: sampled clearance {min_sampled}"
+            );
             caught += 1;
         } else if verdict.collision_free {
             free += 1;
@@ -284,5 +336,8 @@ fn swept_check_is_sound_on_the_panda() {
         }
     }
     println!("{dense_hits} segments in contact (all caught: {caught}), {free} proven free");
-    assert!(dense_hits > 0 && free > 0, "the test must see both outcomes");
+    assert!(
+        dense_hits > 0 && free > 0,
+        "the test must see both outcomes"
+    );
 }

@@ -93,7 +93,8 @@ fn check_fk(name: &str) {
         let tip = robot.tip_frame(&frames);
         for r in 0..3 {
             for c in 0..3 {
-                worst_rot = worst_rot.max((tip.rotation[(r, c)] - tip_rot[n * 9 + r * 3 + c]).abs());
+                worst_rot =
+                    worst_rot.max((tip.rotation[(r, c)] - tip_rot[n * 9 + r * 3 + c]).abs());
             }
         }
         robot.tip_jacobian(&frames, &mut cols);
@@ -105,8 +106,14 @@ fn check_fk(name: &str) {
         }
     }
     println!("{name}: max |link position error| {worst_pos:.2e} m, tip rotation {worst_rot:.2e}, Jacobian {worst_jac:.2e}");
-    assert!(worst_pos <= 1e-9, "{name}: link positions off by {worst_pos:e} m");
-    assert!(worst_rot <= 1e-9, "{name}: tip rotation off by {worst_rot:e}");
+    assert!(
+        worst_pos <= 1e-9,
+        "{name}: link positions off by {worst_pos:e} m"
+    );
+    assert!(
+        worst_rot <= 1e-9,
+        "{name}: tip rotation off by {worst_rot:e}"
+    );
     assert!(worst_jac <= 1e-9, "{name}: Jacobian off by {worst_jac:e}");
 }
 
@@ -150,7 +157,8 @@ fn sphere_primitive_distances_match_coal() {
             m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2],
         );
         let rotation = UnitQuaternion::from_matrix(&r);
-        let pose = Isometry3::from_parts(Translation3::from(Vector3::from(case.position)), rotation);
+        let pose =
+            Isometry3::from_parts(Translation3::from(Vector3::from(case.position)), rotation);
         let kind = match case.kind.as_str() {
             "box" => MarkerKind::Cube,
             "cylinder" => MarkerKind::Cylinder,
@@ -167,7 +175,10 @@ fn sphere_primitive_distances_match_coal() {
         inside += usize::from(case.distance < 0.0);
     }
     println!("max |signed distance - coal| by shape: {worst:?}; {inside} penetrating cases");
-    assert!(inside >= 30, "the fixture must exercise penetration ({inside} cases)");
+    assert!(
+        inside >= 30,
+        "the fixture must exercise penetration ({inside} cases)"
+    );
     for (kind, err) in worst {
         assert!(err < 1e-9, "{kind}: off by {err:e} m");
     }
@@ -236,7 +247,11 @@ fn panda_unreachable_target_is_reported() {
     };
     let result = solver.solve(&robot, &target, None, &IkOptions::default());
     assert!(!result.reachable());
-    assert!(result.best_position_error_m > 0.8, "{}", result.best_position_error_m);
+    assert!(
+        result.best_position_error_m > 0.8,
+        "{}",
+        result.best_position_error_m
+    );
 }
 
 #[test]
@@ -247,7 +262,10 @@ fn panda_ready_pose_is_free_and_checks_find_contact() {
     robot.body_frames(&ready, &mut frames);
     let hand = robot.tip_frame(&frames).translation;
     // Pinocchio puts panda_hand at (0.307, 0, 0.5903) in the ready pose.
-    assert!((hand - Vector3::new(0.307, 0.0, 0.5903)).norm() < 1e-3, "{hand}");
+    assert!(
+        (hand - Vector3::new(0.307, 0.0, 0.5903)).norm() < 1e-3,
+        "{hand}"
+    );
     let mut checker = Checker::new(robot.clone());
     let empty = World::default();
     let c = checker.check_config(&empty, &ready);

@@ -120,13 +120,17 @@ pub fn bench_trajectories(robot: &Robot, rng: &mut ChaCha8Rng) -> Vec<f64> {
             .joints
             .iter()
             .zip(&start)
-            .map(|(j, s)| (s + rng.random_range(-0.8f64..0.8)).clamp(j.limits.lower, j.limits.upper))
+            .map(|(j, s)| {
+                (s + rng.random_range(-0.8f64..0.8)).clamp(j.limits.lower, j.limits.upper)
+            })
             .collect();
         let bump: Vec<f64> = (0..dof).map(|_| rng.random_range(-0.3..0.3)).collect();
         for w in 0..H {
             let t = w as f64 / (H - 1) as f64;
             for (j, joint) in robot.joints.iter().enumerate() {
-                let v = start[j] + t * (goal[j] - start[j]) + bump[j] * (std::f64::consts::PI * t).sin();
+                let v = start[j]
+                    + t * (goal[j] - start[j])
+                    + bump[j] * (std::f64::consts::PI * t).sin();
                 out.push(v.clamp(joint.limits.lower, joint.limits.upper));
             }
         }
@@ -142,8 +146,13 @@ fn cpu() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
-    let avx512 = info.lines().any(|l| l.starts_with("flags") && l.contains("avx512f"));
-    format!("{model} ({})", if avx512 { "AVX-512" } else { "no AVX-512" })
+    let avx512 = info
+        .lines()
+        .any(|l| l.starts_with("flags") && l.contains("avx512f"));
+    format!(
+        "{model} ({})",
+        if avx512 { "AVX-512" } else { "no AVX-512" }
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -175,7 +184,10 @@ pub fn run(root: &Path, iterations: usize) -> Result<RobotBenchReport> {
         let t0 = Instant::now();
         checker.check_batch(&world, &trajs, H, 0.0, &mut out);
         times.push(t0.elapsed().as_secs_f64() * 1e3);
-        free += out.iter().filter(|o| o.collision_free && o.within_limits).count();
+        free += out
+            .iter()
+            .filter(|o| o.collision_free && o.within_limits)
+            .count();
         evals += out.iter().map(|o| o.evaluations).sum::<usize>();
     }
     let calls = times.len();
@@ -225,7 +237,11 @@ pub fn run(root: &Path, iterations: usize) -> Result<RobotBenchReport> {
         ik_median_ms: median(&mut ik_times),
         ik_mean_ms,
         ik_solutions_mean: sols as f64 / ok.max(1) as f64,
-        profile: if cfg!(debug_assertions) { "dev" } else { "release" },
+        profile: if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        },
     })
 }
 

@@ -115,7 +115,8 @@ impl Checker {
                 .find(|&i| robot.spheres[i].link != link)
                 .unwrap_or(robot.spheres.len());
             let members = &robot.spheres[s..end];
-            let center = members.iter().map(|m| m.center).sum::<Vector3<f64>>() / members.len() as f64;
+            let center =
+                members.iter().map(|m| m.center).sum::<Vector3<f64>>() / members.len() as f64;
             let radius = members
                 .iter()
                 .map(|m| (m.center - center).norm() + m.radius)
@@ -340,14 +341,35 @@ impl Checker {
         if !(w.min(s) > margin) {
             return None;
         }
-        let left = self.segment(world, base, (t0, ra), (tm, depth + 2), depth + 1, margin, evaluations)?;
-        let right = self.segment(world, base, (tm, depth + 2), (t1, rb), depth + 1, margin, evaluations)?;
+        let left = self.segment(
+            world,
+            base,
+            (t0, ra),
+            (tm, depth + 2),
+            depth + 1,
+            margin,
+            evaluations,
+        )?;
+        let right = self.segment(
+            world,
+            base,
+            (tm, depth + 2),
+            (t1, rb),
+            depth + 1,
+            margin,
+            evaluations,
+        )?;
         Some(left.min(right))
     }
 
     /// Checks a trajectory of `h` waypoints (`traj` is `h x dof` row-major): every waypoint
     /// and every segment (swept) against `margin` (m).
-    pub fn check_trajectory(&mut self, world: &World, traj: &[f64], margin: f64) -> TrajectoryCheck {
+    pub fn check_trajectory(
+        &mut self,
+        world: &World,
+        traj: &[f64],
+        margin: f64,
+    ) -> TrajectoryCheck {
         let dof = self.robot.dof();
         let n = self.row_len();
         let mut result = TrajectoryCheck {

@@ -54,12 +54,7 @@ impl Robot {
 
     /// Sphere centres of `n` configurations at once: `qs` is `n x dof` row-major, `out` is
     /// `n x spheres`, `frames` a scratch of `dof + 1`.
-    pub fn sphere_centers_batch(
-        &self,
-        qs: &[f64],
-        frames: &mut [Frame],
-        out: &mut [Vector3<f64>],
-    ) {
+    pub fn sphere_centers_batch(&self, qs: &[f64], frames: &mut [Frame], out: &mut [Vector3<f64>]) {
         let (dof, ns) = (self.dof(), self.spheres.len());
         for (q, centers) in qs.chunks_exact(dof).zip(out.chunks_exact_mut(ns.max(1))) {
             self.body_frames(q, frames);

@@ -269,7 +269,11 @@ impl IkSolver {
                 result.solutions.push(IkBranch {
                     q: self.q.clone(),
                     position_error_m: ep,
-                    orientation_error_rad: if target.orientation.is_some() { ew } else { 0.0 },
+                    orientation_error_rad: if target.orientation.is_some() {
+                        ew
+                    } else {
+                        0.0
+                    },
                 });
                 if result.solutions.len() >= options.max_solutions {
                     break;

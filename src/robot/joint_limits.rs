@@ -118,12 +118,20 @@ impl JointLimitsFile {
             for (key, value) in values {
                 if let Some(v) = value {
                     if !v.is_finite() {
-                        return Err(file.err(joint, key, format!("expected a finite number, found {v}")));
+                        return Err(file.err(
+                            joint,
+                            key,
+                            format!("expected a finite number, found {v}"),
+                        ));
                     }
                 }
             }
             for (flag, key, value) in [
-                (entry.has_velocity_limits, "max_velocity", entry.max_velocity),
+                (
+                    entry.has_velocity_limits,
+                    "max_velocity",
+                    entry.max_velocity,
+                ),
                 (
                     entry.has_acceleration_limits,
                     "max_acceleration",
@@ -133,7 +141,11 @@ impl JointLimitsFile {
                 if flag == Some(true) {
                     match value {
                         None => {
-                            return Err(file.err(joint, key, "missing although its has_* flag is true"))
+                            return Err(file.err(
+                                joint,
+                                key,
+                                "missing although its has_* flag is true",
+                            ))
                         }
                         Some(v) if !(v > 0.0) => {
                             return Err(file.err(joint, key, format!("expected > 0, found {v}")))
@@ -233,7 +245,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("joint_limits.j1.max_acceleration") && e.contains("finite"), "{e}");
+        assert!(
+            e.contains("joint_limits.j1.max_acceleration") && e.contains("finite"),
+            "{e}"
+        );
         let e = JointLimitsFile::parse(
             "joint_limits:\n  j1:\n    has_acceleration_limits: true\n",
             "l.yaml",

@@ -382,7 +382,8 @@ impl Robot {
         while i < links.len() {
             let (parent, body, offset) = (links[i].name.clone(), links[i].body, links[i].offset);
             for joint in urdf.joints.iter().filter(|j| j.parent == parent) {
-                if joint.kind == UrdfJointType::Fixed && !links.iter().any(|l| l.name == joint.child)
+                if joint.kind == UrdfJointType::Fixed
+                    && !links.iter().any(|l| l.name == joint.child)
                 {
                     links.push(RobotLink {
                         name: joint.child.clone(),

@@ -43,14 +43,18 @@ pub fn propose_spheres(
                     continue;
                 }
                 Geometry::Box { size } => (Vector3::zeros(), Vector3::from(*size) / 2.0),
-                Geometry::Cylinder { radius, length } => {
-                    (Vector3::zeros(), Vector3::new(*radius, *radius, length / 2.0))
-                }
+                Geometry::Cylinder { radius, length } => (
+                    Vector3::zeros(),
+                    Vector3::new(*radius, *radius, length / 2.0),
+                ),
                 Geometry::Mesh { filename, scale } => {
                     let path = resolve_mesh(filename, urdf_dir).ok_or_else(|| {
                         Error::robot_file(
                             &urdf.source,
-                            format!("<link name=\"{}\"> <mesh filename=\"{filename}\">", link.name),
+                            format!(
+                                "<link name=\"{}\"> <mesh filename=\"{filename}\">",
+                                link.name
+                            ),
                             format!(
                                 "mesh not found (looked relative to {} and its parent)",
                                 urdf_dir.display()
@@ -136,9 +140,17 @@ pub fn mesh_bounds(path: &Path) -> Result<(Vector3<f64>, Vector3<f64>)> {
     let parse3 = |parts: &[&str], line: usize| -> Result<Vector3<f64>> {
         let mut v = [0.0; 3];
         for (o, p) in v.iter_mut().zip(parts) {
-            *o = p.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                Error::robot_file(&name, format!("line {line}"), format!("expected a finite number, found `{p}`"))
-            })?;
+            *o = p
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    Error::robot_file(
+                        &name,
+                        format!("line {line}"),
+                        format!("expected a finite number, found `{p}`"),
+                    )
+                })?;
         }
         Ok(Vector3::from(v))
     };
@@ -147,7 +159,11 @@ pub fn mesh_bounds(path: &Path) -> Result<(Vector3<f64>, Vector3<f64>)> {
             let parts: Vec<&str> = line.split_whitespace().collect();
             if parts.first() == Some(&prefix) {
                 if parts.len() < 4 {
-                    return Err(Error::robot_file(&name, format!("line {}", i + 1), "expected three coordinates"));
+                    return Err(Error::robot_file(
+                        &name,
+                        format!("line {}", i + 1),
+                        "expected three coordinates",
+                    ));
                 }
                 add(parse3(&parts[1..4], i + 1)?);
             }
@@ -221,7 +237,10 @@ mod tests {
         )
         .unwrap();
         let (lo, hi) = mesh_bounds(&stl).unwrap();
-        assert_eq!((lo, hi), (Vector3::new(0.0, 0.0, -1.0), Vector3::new(1.0, 2.0, 0.0)));
+        assert_eq!(
+            (lo, hi),
+            (Vector3::new(0.0, 0.0, -1.0), Vector3::new(1.0, 2.0, 0.0))
+        );
         let obj = dir.path().join("b.obj");
         std::fs::write(&obj, "v 1 2 3\nv -1 0 nan\n").unwrap();
         let e = mesh_bounds(&obj).unwrap_err().to_string();

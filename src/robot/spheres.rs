@@ -26,8 +26,8 @@ pub struct SphereSpec {
 /// Parses a spheres file's text; `source` names it in errors.
 pub fn parse_spheres(text: &str, source: &str) -> Result<Vec<SphereSpec>> {
     let err = |element: String, reason: String| Error::robot_file(source, element, reason);
-    let root: Value = serde_yaml::from_str(text)
-        .map_err(|e| err("YAML".into(), format!("cannot parse: {e}")))?;
+    let root: Value =
+        serde_yaml::from_str(text).map_err(|e| err("YAML".into(), format!("cannot parse: {e}")))?;
     let Value::Mapping(root) = root else {
         return Err(err(
             "top level".into(),
@@ -80,7 +80,10 @@ pub fn parse_spheres(text: &str, source: &str) -> Result<Vec<SphereSpec>> {
                     let mut v = [0.0; 3];
                     for (o, x) in v.iter_mut().zip(c) {
                         *o = x.as_f64().ok_or_else(|| {
-                            err(element.clone(), format!("center: expected numbers, found {x:?}"))
+                            err(
+                                element.clone(),
+                                format!("center: expected numbers, found {x:?}"),
+                            )
                         })?;
                     }
                     v
@@ -93,9 +96,10 @@ pub fn parse_spheres(text: &str, source: &str) -> Result<Vec<SphereSpec>> {
                     format!("center: expected finite numbers, found {center:?}"),
                 ));
             }
-            let radius = item.get("radius").and_then(Value::as_f64).ok_or_else(|| {
-                err(element.clone(), "radius: expected a number".into())
-            })?;
+            let radius = item
+                .get("radius")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| err(element.clone(), "radius: expected a number".into()))?;
             if !(radius > 0.0 && radius.is_finite()) {
                 return Err(err(
                     element,
@@ -173,7 +177,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("s.yaml") && e.contains("collision_spheres.l1[0]"), "{e}");
+        assert!(
+            e.contains("s.yaml") && e.contains("collision_spheres.l1[0]"),
+            "{e}"
+        );
         let e = parse_spheres(
             "collision_spheres:\n  l1:\n    - {center: [0, 0, .nan], radius: 0.1}\n",
             "s.yaml",
@@ -188,7 +195,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("radius"), "{e}");
-        let e = parse_spheres("spheres: {}\n", "s.yaml").unwrap_err().to_string();
+        let e = parse_spheres("spheres: {}\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown key"), "{e}");
     }
 }

@@ -69,10 +69,16 @@ mod tests {
             <disable_collisions link1="a" link2="b" reason="Never"/></robot>"#;
         let pairs = parse_srdf(xml, "r.srdf").unwrap();
         assert_eq!(pairs.len(), 1);
-        assert_eq!((pairs[0].link1.as_str(), pairs[0].link2.as_str()), ("a", "b"));
-        let e = parse_srdf(r#"<robot><disable_collisions link1="a"/></robot>"#, "r.srdf")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(
+            (pairs[0].link1.as_str(), pairs[0].link2.as_str()),
+            ("a", "b")
+        );
+        let e = parse_srdf(
+            r#"<robot><disable_collisions link1="a"/></robot>"#,
+            "r.srdf",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("r.srdf") && e.contains("link2"), "{e}");
     }
 }

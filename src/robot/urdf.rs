@@ -328,12 +328,12 @@ impl Ctx<'_, '_> {
                     filename: self.required(shape, "filename")?.to_string(),
                     scale: self.triple(shape, "scale", [1.0; 3])?,
                 },
-                other => {
-                    return Err(self.err(
-                        shape,
-                        format!("unsupported geometry <{other}> (expected box, cylinder, sphere or mesh)"),
-                    ))
-                }
+                other => return Err(self.err(
+                    shape,
+                    format!(
+                        "unsupported geometry <{other}> (expected box, cylinder, sphere or mesh)"
+                    ),
+                )),
             };
             collisions.push(UrdfCollision { origin, geometry });
         }
@@ -450,7 +450,10 @@ mod tests {
     fn errors_name_file_element_and_expectation() {
         let bad = TWO_LINKS.replace("<child link=\"b\"/>", "<child link=\"zz\"/>");
         let e = Urdf::from_xml(&bad, "t.urdf").unwrap_err().to_string();
-        assert!(e.contains("t.urdf") && e.contains("<joint name=\"j\">") && e.contains("`zz`"), "{e}");
+        assert!(
+            e.contains("t.urdf") && e.contains("<joint name=\"j\">") && e.contains("`zz`"),
+            "{e}"
+        );
 
         let bad = TWO_LINKS.replace("upper=\"1\"", "upper=\"nan\"");
         let e = Urdf::from_xml(&bad, "t.urdf").unwrap_err().to_string();

@@ -246,14 +246,20 @@ mod tests {
         assert!((d - 0.3).abs() < 1e-12 && (n - Vector3::x()).norm() < 1e-12);
         let (d, _) = b.signed_distance(&Vector3::new(1.0, 0.0, 0.0));
         assert!((d + 0.1).abs() < 1e-12, "{d}");
-        let c = Obstacle::from_marker(MarkerKind::Cylinder, &Isometry3::identity(), [0.2, 0.2, 1.0])
-            .unwrap();
+        let c = Obstacle::from_marker(
+            MarkerKind::Cylinder,
+            &Isometry3::identity(),
+            [0.2, 0.2, 1.0],
+        )
+        .unwrap();
         let (d, _) = c.signed_distance(&Vector3::new(0.4, 0.0, 0.6));
         assert!((d - (0.3f64).hypot(0.1)).abs() < 1e-12);
         let (d, n) = c.signed_distance(&Vector3::new(0.05, 0.0, 0.0));
         assert!((d + 0.05).abs() < 1e-12 && (n - Vector3::x()).norm() < 1e-12);
         let world = World::new(vec![b, c, Obstacle::sphere([0.0, 2.0, 0.0], 0.5)]);
-        let (d, i, _) = world.sphere_clearance(&Vector3::new(0.0, 1.0, 0.0), 0.1).unwrap();
+        let (d, i, _) = world
+            .sphere_clearance(&Vector3::new(0.0, 1.0, 0.0), 0.1)
+            .unwrap();
         assert_eq!(i, 2);
         assert!((d - 0.4).abs() < 1e-12);
     }

@@ -124,7 +124,13 @@ pub fn run(args: &RobotArgs) -> Result<String> {
             check_q(&robot, q)?;
             Ok(serde_json::to_string_pretty(&fk_json(&robot, q)).unwrap_or_default() + "\n")
         }
-        RobotCommand::Ik { x, y, z, rpy, seeds } => {
+        RobotCommand::Ik {
+            x,
+            y,
+            z,
+            rpy,
+            seeds,
+        } => {
             let orientation = rpy
                 .as_ref()
                 .map(|r| Rotation3::from_euler_angles(r[0], r[1], r[2]));
@@ -133,7 +139,9 @@ pub fn run(args: &RobotArgs) -> Result<String> {
                 orientation,
             };
             if !target.position.iter().all(|v| v.is_finite()) {
-                return Err(Error::Invalid(format!("ik: target must be finite, found {x} {y} {z}")));
+                return Err(Error::Invalid(format!(
+                    "ik: target must be finite, found {x} {y} {z}"
+                )));
             }
             let robot = load()?;
             let options = IkOptions {
@@ -205,7 +213,9 @@ fn check_q(robot: &Robot, q: &[f64]) -> Result<()> {
         )));
     }
     if let Some(v) = q.iter().find(|v| !v.is_finite()) {
-        return Err(Error::Invalid(format!("joint positions must be finite, found {v}")));
+        return Err(Error::Invalid(format!(
+            "joint positions must be finite, found {v}"
+        )));
     }
     Ok(())
 }
@@ -253,10 +263,15 @@ fn check_text(robot: &Robot) -> String {
     s.push_str("links (body = moving joints before it):\n");
     for (i, l) in robot.links.iter().enumerate() {
         let n = robot.spheres.iter().filter(|s| s.link == i).count();
-        s.push_str(&format!("  {:<20} body {}  {} spheres\n", l.name, l.body, n));
+        s.push_str(&format!(
+            "  {:<20} body {}  {} spheres\n",
+            l.name, l.body, n
+        ));
     }
     if robot.spheres.is_empty() {
-        s.push_str("no collision spheres: pass --spheres (or write one with `spheres --propose`)\n");
+        s.push_str(
+            "no collision spheres: pass --spheres (or write one with `spheres --propose`)\n",
+        );
     }
     s
 }
@@ -278,7 +293,9 @@ fn fk_json(robot: &Robot, q: &[f64]) -> serde_json::Value {
     robot.sphere_centers(&frames, &mut centers);
     let mut cols = vec![[0.0; 6]; robot.dof()];
     robot.tip_jacobian(&frames, &mut cols);
-    let jacobian: Vec<Vec<f64>> = (0..6).map(|r| cols.iter().map(|c| c[r]).collect()).collect();
+    let jacobian: Vec<Vec<f64>> = (0..6)
+        .map(|r| cols.iter().map(|c| c[r]).collect())
+        .collect();
     let link_map: serde_json::Map<String, serde_json::Value> = robot
         .links
         .iter()

@@ -37,7 +37,9 @@ pub fn draw(robot: &Robot, q: &[f64], png: &Path) -> Result<()> {
     if let Some(parent) = png.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let plot_err = |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: drawing failed: {e}", png.display()));
+    let plot_err = |e: &dyn std::fmt::Display| {
+        Error::Invalid(format!("{}: drawing failed: {e}", png.display()))
+    };
     let root = BitMapBackend::new(png, (1500, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(&e))?;
     let title = format!(
@@ -45,13 +47,20 @@ pub fn draw(robot: &Robot, q: &[f64], png: &Path) -> Result<()> {
         robot.name,
         robot.base_link,
         robot.tip_link,
-        q.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")
+        q.iter()
+            .map(|v| format!("{v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let root = root
         .titled(&title, (FONT, 18).into_font())
         .map_err(|e| plot_err(&e))?;
     let panels = root.split_evenly((1, 3));
-    let views = [("top (x, y)", 0usize, 1usize), ("front (x, z)", 0, 2), ("side (y, z)", 1, 2)];
+    let views = [
+        ("top (x, y)", 0usize, 1usize),
+        ("front (x, z)", 0, 2),
+        ("side (y, z)", 1, 2),
+    ];
     for (panel, (name, a, b)) in panels.iter().zip(views) {
         let axis = ["x", "y", "z"];
         let mut chart = ChartBuilder::on(panel)
@@ -82,10 +91,17 @@ pub fn draw(robot: &Robot, q: &[f64], png: &Path) -> Result<()> {
                 .map_err(|e| plot_err(&e))?;
         }
         chart
-            .draw_series(LineSeries::new(chain.iter().map(|p| (p[a], p[b])), BLACK.stroke_width(3)))
+            .draw_series(LineSeries::new(
+                chain.iter().map(|p| (p[a], p[b])),
+                BLACK.stroke_width(3),
+            ))
             .map_err(|e| plot_err(&e))?;
         chart
-            .draw_series(chain.iter().map(|p| Circle::new((p[a], p[b]), 4, BLACK.filled())))
+            .draw_series(
+                chain
+                    .iter()
+                    .map(|p| Circle::new((p[a], p[b]), 4, BLACK.filled())),
+            )
             .map_err(|e| plot_err(&e))?;
     }
     root.present().map_err(|e| plot_err(&e))?;
