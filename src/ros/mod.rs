@@ -30,3 +30,16 @@ pub mod replay;
 pub use app::run;
 #[cfg(feature = "ros")]
 pub use node::{create_node, NODE_NAME};
+
+/// The `main` of a ROS binary (`diffusion_planner`, `diffusion_planner_sim`) built without
+/// feature `ros` (e.g. `--no-default-features`): says so on stderr and returns status 1. The
+/// binaries are built in every feature set (no `required-features`) because colcon's
+/// cargo-ament-build installs only binaries whose required features were passed explicitly.
+pub fn missing_ros_feature(program: &str) -> std::process::ExitCode {
+    eprintln!(
+        "{program}: this executable was built without the cargo feature `ros` (for example with \
+         --no-default-features), so it contains no ROS 2 node; rebuild it with the default \
+         features (`cargo build`, or `colcon build` in a ROS 2 workspace) with ROS 2 sourced"
+    );
+    std::process::ExitCode::FAILURE
+}
