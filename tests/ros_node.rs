@@ -133,6 +133,9 @@ fn peer_config(scenario: &str, namespace: &str) -> Value {
         "link_lengths_m": [0.5, 0.4],
         "link_radius_m": 0.03,
         "max_velocity_rad_s": 1.5,
+        "max_acceleration_rad_s2": [3.0, 3.0],
+        "lower_rad": [-std::f64::consts::PI, -2.8],
+        "upper_rad": [std::f64::consts::PI, 2.8],
         "start_rad": [-0.3, 0.6],
         "goal_tolerance_m": 0.02,
         "scene": {"goal_m": [0.1, 0.6], "goal_2_m": [0.2, 0.8], "obstacle": [0.6, 0.6, 0.08]},
@@ -141,16 +144,53 @@ fn peer_config(scenario: &str, namespace: &str) -> Value {
 
 /// Runs a scenario against a node; asserts the node's clean SIGINT shutdown and every check.
 fn scenario(scenario: &str, params: &[&str], config: impl FnOnce(Value) -> Value) -> Value {
+    scenario_for(scenario, params, config, Duration::from_secs(150)).0
+}
+
+/// The node's resident memory, kB (Linux).
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// [`scenario`] with a timeout for the peer; also returns the node's resident memory sampled
+/// every 10 s (kB).
+fn scenario_for(
+    scenario: &str,
+    params: &[&str],
+    config: impl FnOnce(Value) -> Value,
+    timeout: Duration,
+) -> (Value, Vec<u64>) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let (domain, namespace) = isolation();
     let node = start_node(dir.path(), &domain, &namespace, params);
+    let pid = node.child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut next = Instant::now() + Duration::from_secs(10);
+            while !done.load(Ordering::SeqCst) {
+                if Instant::now() >= next {
+                    samples.extend(rss_kb(pid));
+                    next += Duration::from_secs(10);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        })
+    };
     let started = Instant::now();
     let report = run_peer(
         dir.path(),
         &domain,
         config(peer_config(scenario, &namespace)),
-        Duration::from_secs(150),
+        timeout,
     );
+    done.store(true, Ordering::SeqCst);
+    let rss = sampler.join().unwrap_or_default();
     let (status, log) = stop_node(node);
     let checks = report["checks"].as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = checks.iter().filter(|c| c["ok"] != json!(true)).collect();
@@ -173,7 +213,7 @@ fn scenario(scenario: &str, params: &[&str], config: impl FnOnce(Value) -> Value
     );
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
-    report
+    (report, rss)
 }
 
 #[test]
@@ -198,6 +238,63 @@ fn bad_input_keeps_the_node_alive_reports_it_and_holds() {
     );
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() > 25, "{}", checks.len());
+}
+
+/// The abuse test (`tests/ros/fuzz_peer.py`): seeded random bad inputs of more than 30 kinds
+/// interleaved with good goals; the node never dies, never publishes a trajectory through the
+/// obstacles known at the time or beyond the joint limits (as JointTrajectoryController splines
+/// it) or against the controller's rules, reports each problem and resumes after each.
+/// `DP_FUZZ_SECS` (default 150; the soak: 3600) and `DP_FUZZ_SEED` (default 1). The soak also
+/// prints the node's memory growth and the control timer's p99 period error. Opt-in
+/// (`--ignored`, not in `scripts/test`): its first 90 s run still fails checks (docs/NODE.md).
+#[test]
+#[ignore]
+fn survives_seeded_abuse() {
+    let env = |key: &str, default: f64| {
+        std::env::var(key)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let secs = env("DP_FUZZ_SECS", 150.0);
+    let seed = env("DP_FUZZ_SEED", 1.0) as u64;
+    let (report, rss) = scenario_for(
+        "fuzz",
+        &["model_path:=synthetic", "device:=cpu"],
+        |mut c| {
+            c["fuzz_secs"] = json!(secs);
+            c["fuzz_seed"] = json!(seed);
+            c
+        },
+        Duration::from_secs_f64(secs + 120.0),
+    );
+    let fuzz = &report["stats"]["fuzz"];
+    println!(
+        "abuse test, seed {seed}, {secs} s: {} kinds tried, {} bad messages, {} good goals \
+         ({} reached), {} problems reported, {} trajectories checked ({} holds), {} crashes",
+        fuzz["kinds"],
+        fuzz["bad_messages"],
+        fuzz["good_goals"],
+        fuzz["goals_reached"],
+        fuzz["reported"],
+        fuzz["trajectories_checked"],
+        fuzz["holds"],
+        fuzz["died"]
+    );
+    let executor = &fuzz["node_executor"];
+    println!(
+        "node: period error p99 {} ms, max {} ms, tracking faults {}",
+        executor["period_error_ms_p99"],
+        executor["period_error_ms_max"],
+        executor["tracking_faults"]
+    );
+    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+        println!(
+            "node memory: {first} kB after 10 s, {last} kB at the end ({:+.2} %, {} samples)",
+            100.0 * (*last as f64 - *first as f64) / *first as f64,
+            rss.len()
+        );
+    }
 }
 
 #[test]

@@ -542,6 +542,8 @@ pub fn reason_kind(reason: &RejectReason) -> &'static str {
         RejectReason::StartError { .. } => "start_error",
         RejectReason::JointLimit { .. } => "joint_limit",
         RejectReason::Collision { .. } => "collision",
+        RejectReason::Clearance { .. } => "clearance",
+        RejectReason::VerificationFailed { .. } => "verification_failed",
         RejectReason::GoalError { .. } => "goal_error",
         RejectReason::Hallucination { .. } => "hallucination",
         RejectReason::WrongMode { .. } => "wrong_mode",

@@ -42,6 +42,10 @@ pub struct PlannerConfig {
     pub repair: RepairConfig,
     /// Largest x̂0 variance (model units); `null` disables the check. Default `null`.
     pub hallucination_threshold: Option<f64>,
+    /// Candidates and timed plans passing closer than this to an obstacle (swept) are rejected
+    /// (reason `clearance`), separate from the repair's target `repair.margin_m`. Metres;
+    /// default 0 (only collisions; the node sets its `min_clearance_m`, default 0.005).
+    pub min_clearance_m: f64,
     /// Weights of the selection cost.
     pub cost_weights: CostWeights,
     /// Velocity/acceleration scaling and the hold duration of the time parameterisation.
@@ -65,6 +69,7 @@ impl Default for PlannerConfig {
             max_goal_projection_m: Some(0.1),
             repair: RepairConfig::default(),
             hallucination_threshold: None,
+            min_clearance_m: 0.0,
             cost_weights: CostWeights::default(),
             timing: TimingConfig::default(),
             verify_dt_secs: 0.01,
@@ -107,6 +112,12 @@ impl PlannerConfig {
         positive("goal_tolerance_m", self.goal_tolerance_m)?;
         positive("max_start_error_rad", self.max_start_error_rad)?;
         positive("verify_dt_secs", self.verify_dt_secs)?;
+        if !(self.min_clearance_m >= 0.0 && self.min_clearance_m.is_finite()) {
+            return Err(Error::config(
+                "min_clearance_m",
+                format!("must be finite and >= 0, found {}", self.min_clearance_m),
+            ));
+        }
         if let Some(threshold) = self.hallucination_threshold {
             positive("hallucination_threshold", threshold)?;
         }
@@ -136,6 +147,7 @@ impl PlannerConfig {
             goal_tolerance_m: self.goal_tolerance_m,
             max_start_error_rad: self.max_start_error_rad,
             hallucination_threshold: self.hallucination_threshold,
+            min_clearance_m: self.min_clearance_m,
             weights: self.cost_weights,
         }
     }

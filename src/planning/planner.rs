@@ -9,14 +9,19 @@ use super::condition::condition_vector;
 use super::config::PlannerConfig;
 use super::modes::{cluster, Clustering};
 use super::observation::{ModeRequest, Observation, ObservationError, ObservationInput};
+use super::plan::segment_extrema;
 use super::plan::Plan;
 use super::repair::{repair_path, Repair};
-use super::scoring::{score_candidate, CandidateScores, RejectReason};
+use super::scoring::{inflated, score_candidate, CandidateScores, RejectReason};
 use super::selection::{select, SelectionReason, SelectorState};
 use super::source::CandidateSource;
 use super::timing::{time_parameterize, TimingError};
 use crate::robot::{CircleObstacle, JointPath, PlanarArm};
 use crate::Result;
+
+/// Relative slack of the velocity and acceleration check of [`Planner::verify`] (the timing
+/// stays within the limits up to rounding).
+const LIMIT_TOLERANCE: f64 = 1e-6;
 
 /// Computes the geometric mode label of a path (e.g. the reference task's `left`/`right`), used
 /// to report labels and, when a mode is requested, to reject candidates of another mode.
@@ -414,29 +419,82 @@ impl Planner {
         })
     }
 
-    /// Re-checks the timed curve: limits at every `verify_dt_secs` sample and the swept motion
-    /// between consecutive samples.
-    fn verify(&self, plan: &Plan, obstacles: &[CircleObstacle]) -> Option<RejectReason> {
-        let samples = plan.resample(self.config.verify_dt_secs).ok()?;
+    /// Re-checks the timed curve, fail-closed (any error rejects the plan): the controller's
+    /// rules ([`Plan::validate`]), the exact peak velocity and acceleration of every segment
+    /// within the joint limits, position limits at every `verify_dt_secs` sample and the swept
+    /// motion between consecutive samples, against the obstacles and (with `min_clearance_m`)
+    /// against the obstacles grown by it.
+    pub fn verify(&self, plan: &Plan, obstacles: &[CircleObstacle]) -> Option<RejectReason> {
+        let failed = |error: String| Some(RejectReason::VerificationFailed { error });
+        if let Err(e) = plan.validate() {
+            return failed(e.to_string());
+        }
+        if plan.joint_names != self.arm.joint_names() {
+            return failed(format!(
+                "plan names joints {:?}, the robot has {:?}",
+                plan.joint_names,
+                self.arm.joint_names()
+            ));
+        }
+        let (vmax, amax) = (
+            self.arm.max_velocities_rad_s(),
+            self.arm.max_accelerations_rad_s2(),
+        );
+        for pair in plan.points.windows(2) {
+            let h = pair[1].time_from_start_secs - pair[0].time_from_start_secs;
+            for j in 0..vmax.len() {
+                let (v, a) = segment_extrema(
+                    pair[0].positions[j],
+                    pair[0].velocities[j],
+                    pair[1].positions[j],
+                    pair[1].velocities[j],
+                    h,
+                );
+                let over = |value: f64, limit: f64| !(value <= limit * (1.0 + LIMIT_TOLERANCE));
+                if over(v, vmax[j]) || over(a, amax[j]) {
+                    return failed(format!(
+                        "segment at {:.3} s: joint {j} reaches {v:.4} rad/s and {a:.4} rad/s² \
+                         (limits {} rad/s, {} rad/s²)",
+                        pair[0].time_from_start_secs, vmax[j], amax[j]
+                    ));
+                }
+            }
+        }
+        let samples = match plan.resample(self.config.verify_dt_secs) {
+            Ok(samples) if !samples.points.is_empty() => samples,
+            Ok(_) => return failed("resampling gave no points".into()),
+            Err(e) => return failed(format!("resampling failed: {e}")),
+        };
+        let min_clearance = self.config.min_clearance_m;
+        let grown = (min_clearance > 0.0).then(|| inflated(obstacles, min_clearance));
         let mut previous: Option<&[f64]> = None;
         for point in &samples.points {
             let q = point.positions.as_slice();
+            let time_secs = point.time_from_start_secs;
             if let Some((joint, value_rad)) = self.arm.limit_violation(q) {
                 return Some(RejectReason::TimedPathJointLimit {
-                    time_secs: point.time_from_start_secs,
+                    time_secs,
                     joint,
                     value_rad,
                 });
             }
-            let hit = match previous {
+            let check = |obstacles: &[CircleObstacle]| match previous {
                 Some(p) => self.arm.swept_collision(p, q, obstacles).map(|s| s.contact),
                 None => self.arm.collision(q, obstacles),
             };
-            if let Some(contact) = hit {
+            if let Some(contact) = check(obstacles) {
                 return Some(RejectReason::TimedPathCollision {
-                    time_secs: point.time_from_start_secs,
+                    time_secs,
                     link: contact.link,
                     obstacle: contact.obstacle,
+                });
+            }
+            if let Some(contact) = grown.as_deref().and_then(check) {
+                return Some(RejectReason::Clearance {
+                    time_secs: Some(time_secs),
+                    link: contact.link,
+                    obstacle: contact.obstacle,
+                    min_clearance_m: min_clearance,
                 });
             }
             previous = Some(q);

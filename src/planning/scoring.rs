@@ -38,6 +38,9 @@ pub struct ScoringConfig {
     pub max_start_error_rad: f64,
     /// Largest x̂0 variance; `None` disables the hallucination check.
     pub hallucination_threshold: Option<f64>,
+    /// A path that passes closer than this to an obstacle (swept) is rejected
+    /// ([`RejectReason::Clearance`]), metres; 0 rejects only collisions.
+    pub min_clearance_m: f64,
     pub weights: CostWeights,
 }
 
@@ -85,6 +88,18 @@ pub enum RejectReason {
         link: usize,
         obstacle: usize,
     },
+    #[error(
+        "{}link {link} passes closer than min_clearance_m = {min_clearance_m} m to obstacle \
+         {obstacle}",
+        .time_secs.map(|t| format!("timed plan at {t:.3} s: ")).unwrap_or_default()
+    )]
+    Clearance {
+        /// On the timed plan (verification), else `None` (the candidate's path).
+        time_secs: Option<f64>,
+        link: usize,
+        obstacle: usize,
+        min_clearance_m: f64,
+    },
     #[error("ends {error_m:.3} m from the goal (tolerance {tolerance_m} m)")]
     GoalError { error_m: f64, tolerance_m: f64 },
     #[error("x0 variance {x0_variance:.3e} above the threshold {threshold:.3e}")]
@@ -102,12 +117,26 @@ pub enum RejectReason {
         joint: usize,
         value_rad: f64,
     },
+    #[error("the timed plan could not be verified: {error}")]
+    VerificationFailed { error: String },
     #[error("timed plan at {time_secs:.3} s: link {link} hits obstacle {obstacle}")]
     TimedPathCollision {
         time_secs: f64,
         link: usize,
         obstacle: usize,
     },
+}
+
+/// The obstacles with their radii grown by `margin_m`: a motion free of them keeps at least
+/// that clearance from the originals.
+pub fn inflated(obstacles: &[CircleObstacle], margin_m: f64) -> Vec<CircleObstacle> {
+    obstacles
+        .iter()
+        .map(|o| CircleObstacle {
+            radius_m: o.radius_m + margin_m,
+            ..*o
+        })
+        .collect()
 }
 
 /// Sum of the squared norms of the third differences `q[t+3] - 3 q[t+2] + 3 q[t+1] - q[t]`, rad².
@@ -182,6 +211,16 @@ pub fn score_candidate(
             link: hit.contact.link,
             obstacle: hit.contact.obstacle,
         });
+    } else if config.min_clearance_m > 0.0 {
+        let grown = inflated(obstacles, config.min_clearance_m);
+        if let Some(hit) = arm.path_collision(path, &grown) {
+            reasons.push(RejectReason::Clearance {
+                time_secs: None,
+                link: hit.contact.link,
+                obstacle: hit.contact.obstacle,
+                min_clearance_m: config.min_clearance_m,
+            });
+        }
     }
     let end = arm.end_effector(path.last());
     let goal_error_m = (end[0] - goal_m[0]).hypot(end[1] - goal_m[1]);
@@ -232,8 +271,45 @@ mod tests {
             goal_tolerance_m: 0.02,
             max_start_error_rad: 0.1,
             hallucination_threshold: Some(0.5),
+            min_clearance_m: 0.0,
             weights: CostWeights::default(),
         }
+    }
+
+    #[test]
+    fn paths_closer_than_the_minimum_clearance_are_rejected() {
+        let arm = PlanarArm::new(RobotDescription::planar_2link()).unwrap();
+        let path =
+            JointPath::from_waypoints(&[vec![0.0, 0.0], vec![0.75, 0.0], vec![1.5, 0.0]]).unwrap();
+        let goal = arm.end_effector(&[1.5, 0.0]);
+        // Stretched out at 0.75 rad the arm points along that ray; an obstacle on the ray
+        // beyond the tip's capsule, `gap_m` away (the closest the sweep comes).
+        let tip = arm.end_effector(&[0.75, 0.0]);
+        let norm = tip[0].hypot(tip[1]);
+        let away = |gap_m: f64| {
+            let radius = 0.05;
+            let d = norm + arm.link_radius_m() + gap_m + radius;
+            [CircleObstacle {
+                center_m: [tip[0] / norm * d, tip[1] / norm * d],
+                radius_m: radius,
+            }]
+        };
+        let strict = ScoringConfig {
+            min_clearance_m: 0.005,
+            ..config()
+        };
+        let (scores, reasons) =
+            score_candidate(&arm, &path, &path, 0.1, goal, &away(0.001), &strict);
+        let c = scores.min_clearance_m.unwrap();
+        assert!((c - 0.001).abs() < 1e-6, "clearance {c}");
+        assert!(
+            matches!(reasons[..], [RejectReason::Clearance { time_secs: None, min_clearance_m, .. }] if min_clearance_m == 0.005),
+            "{reasons:?}"
+        );
+        let (_, reasons) = score_candidate(&arm, &path, &path, 0.1, goal, &away(0.001), &config());
+        assert!(reasons.is_empty(), "0 rejects only collisions: {reasons:?}");
+        let (_, reasons) = score_candidate(&arm, &path, &path, 0.1, goal, &away(0.02), &strict);
+        assert!(reasons.is_empty(), "{reasons:?}");
     }
 
     #[test]

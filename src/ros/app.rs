@@ -123,74 +123,99 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
     let mut ticks = TickStats::default();
     let mut now = 0.0;
     let mut publish_failures = 0u64;
+    let mut panicked = None;
     while !stop.load(Ordering::SeqCst) {
         node.spin_once(SPIN_TIMEOUT);
-        now = now_secs(&clock, now);
-        while let Some(Some(msg)) = joint_states.next().now_or_never() {
-            core.on_joint_state(&convert::joint_state_in(&msg), now);
-        }
-        while let Some(Some(msg)) = goals.next().now_or_never() {
-            core.on_goal(&convert::goal_in(&msg), now);
-        }
-        while let Some(Some(msg)) = obstacles.next().now_or_never() {
-            core.on_obstacles(&convert::markers_in(&msg), now);
-        }
-        while let Some(Some(msg)) = modes.next().now_or_never() {
-            core.on_mode(&msg.data, now);
-        }
-        let mut control_due = false;
-        while let Some(tick) = control_timer.tick().now_or_never() {
-            control_due |= tick.is_ok();
-        }
-        if control_due {
-            ticks.tick(
-                wall_origin.elapsed().as_secs_f64(),
-                params.control_period_secs(),
-            );
-            if let Some(result) = worker.take_result() {
-                if let Some(outcome) = core.on_result(result, now) {
-                    let markers = convert::candidate_markers(&outcome, &arm, &params.base_frame);
-                    publish_failures += u64::from(markers_pub.publish(&markers).is_err());
+        // A panic here (a bug) must not leave the robot on a trajectory nobody watches: it is
+        // caught, the robot brakes (one last message) and the node exits with status 1, so a
+        // supervisor (launch `respawn`) restarts it. Every message already ends at rest at a
+        // collision-checked point, so even without the braking message the arm stops.
+        let iteration = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            now = now_secs(&clock, now);
+            while let Some(Some(msg)) = joint_states.next().now_or_never() {
+                core.on_joint_state(&convert::joint_state_in(&msg), now);
+            }
+            while let Some(Some(msg)) = goals.next().now_or_never() {
+                core.on_goal(&convert::goal_in(&msg), now);
+            }
+            while let Some(Some(msg)) = obstacles.next().now_or_never() {
+                core.on_obstacles(&convert::markers_in(&msg), now);
+            }
+            while let Some(Some(msg)) = modes.next().now_or_never() {
+                core.on_mode(&msg.data, now);
+            }
+            let mut control_due = false;
+            while let Some(tick) = control_timer.tick().now_or_never() {
+                control_due |= tick.is_ok();
+            }
+            if control_due {
+                ticks.tick(
+                    wall_origin.elapsed().as_secs_f64(),
+                    params.control_period_secs(),
+                );
+                if let Some(result) = worker.take_result() {
+                    if let Some(outcome) = core.on_result(result, now) {
+                        let markers =
+                            convert::candidate_markers(&outcome, &arm, &params.base_frame);
+                        publish_failures += u64::from(markers_pub.publish(&markers).is_err());
+                    }
+                }
+                let out = core.tick(now, worker.is_busy());
+                if let Some(request) = out.request {
+                    worker.submit(request);
+                }
+                if let Some(points) = out.command {
+                    let msg = convert::trajectory(&points, &order, out.stamp_secs);
+                    match trajectory_pub.publish(&msg) {
+                        Ok(()) => ticks.published += 1,
+                        Err(_) => publish_failures += 1,
+                    }
                 }
             }
-            let out = core.tick(now, worker.is_busy());
-            if let Some(request) = out.request {
-                worker.submit(request);
+            let mut diagnostics_due = false;
+            while let Some(tick) = diagnostics_timer.tick().now_or_never() {
+                diagnostics_due |= tick.is_ok();
             }
-            if let Some(points) = out.command {
-                let msg = convert::trajectory(&points, &order, out.stamp_secs);
-                match trajectory_pub.publish(&msg) {
-                    Ok(()) => ticks.published += 1,
-                    Err(_) => publish_failures += 1,
+            if diagnostics_due {
+                let reports = core.diagnostics(&node_name, now, &ticks);
+                let msg = convert::diagnostics(&reports, &hardware_id, now);
+                publish_failures += u64::from(diagnostics_pub.publish(&msg).is_err());
+            }
+            if publish_failures > 0 {
+                core.problems_mut().event(
+                    "publish",
+                    super::problems::Area::Executor,
+                    Level::Error,
+                    "publishing failed (rcl error)".into(),
+                    now,
+                    super::inputs::EVENT_EXPIRY_SECS,
+                );
+                publish_failures = 0;
+            }
+            for line in core.problems_mut().take_logs() {
+                match line.level {
+                    Level::Error => r2r::log_error!(&logger, "{}", line.text),
+                    Level::Warn => r2r::log_warn!(&logger, "{}", line.text),
+                    Level::Ok => r2r::log_info!(&logger, "{}", line.text),
                 }
             }
+        }));
+        if let Err(payload) = iteration {
+            panicked = Some(super::worker::panic_message(payload.as_ref()));
+            break;
         }
-        let mut diagnostics_due = false;
-        while let Some(tick) = diagnostics_timer.tick().now_or_never() {
-            diagnostics_due |= tick.is_ok();
-        }
-        if diagnostics_due {
-            let reports = core.diagnostics(&node_name, now, &ticks);
-            let msg = convert::diagnostics(&reports, &hardware_id, now);
-            publish_failures += u64::from(diagnostics_pub.publish(&msg).is_err());
-        }
-        if publish_failures > 0 {
-            core.problems_mut().event(
-                "publish",
-                super::problems::Area::Executor,
-                Level::Error,
-                "publishing failed (rcl error)".into(),
-                now,
-                super::inputs::EVENT_EXPIRY_SECS,
-            );
-            publish_failures = 0;
-        }
-        for line in core.problems_mut().take_logs() {
-            match line.level {
-                Level::Error => r2r::log_error!(&logger, "{}", line.text),
-                Level::Warn => r2r::log_warn!(&logger, "{}", line.text),
-                Level::Ok => r2r::log_info!(&logger, "{}", line.text),
-            }
+    }
+    if let Some(message) = &panicked {
+        r2r::log_error!(
+            &logger,
+            "the spin thread panicked: {message}; braking and exiting"
+        );
+        let braking = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            core.brake(now)
+                .map(|points| convert::trajectory(&points, &order, None))
+        }));
+        if let Ok(Some(msg)) = braking {
+            let _ = trajectory_pub.publish(&msg);
         }
     }
     r2r::log_info!(&logger, "shutting down");
@@ -201,5 +226,10 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
             SHUTDOWN_WAIT
         );
     }
-    Ok(())
+    match panicked {
+        Some(message) => Err(Error::Invalid(format!(
+            "the spin thread panicked: {message}"
+        ))),
+        None => Ok(()),
+    }
 }

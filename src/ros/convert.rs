@@ -107,6 +107,7 @@ pub fn markers_in(msg: &MarkerArray) -> Vec<MarkerIn> {
             frame_id: m.header.frame_id.clone(),
             position_m: [m.pose.position.x, m.pose.position.y, m.pose.position.z],
             scale_m: [m.scale.x, m.scale.y, m.scale.z],
+            lifetime_secs: duration_secs(&m.lifetime),
         })
         .collect()
 }

@@ -17,6 +17,7 @@ use super::executor::{AdoptError, CommandPoint, Executor, Motion};
 use super::inputs::{keys, Change, GoalIn, Inputs, JointStateIn, MarkerIn, EVENT_EXPIRY_SECS};
 use super::problems::{Area, Level, Problems};
 use super::report::{Latency, PlanningStats};
+use super::tracking::{TrackingMonitor, TrackingSettings};
 use super::worker::{PlanRequest, PlanResult};
 use crate::planning::{
     Observation, ObservationError, ObservationInput, ObservationStamps, PlanOutcome,
@@ -34,6 +35,8 @@ pub mod plan_keys {
     pub const LATE: &str = "planning.late";
     pub const CLOCK: &str = "clock";
     pub const MODE_AT_GOAL: &str = "mode_request.at_goal";
+    pub const BRAKING_COLLISION: &str = "stop.collision";
+    pub const TRACKING: &str = "tracking";
 }
 
 /// Look-ahead before the first latency is known, seconds.
@@ -61,6 +64,8 @@ pub struct CoreSettings {
     pub goal_tolerance_m: f64,
     /// Stamp moving trajectories with the node clock (see [`TickOutput::stamp_secs`]).
     pub stamp_trajectories: bool,
+    /// The tracking monitor's tolerance and timeout.
+    pub tracking: TrackingSettings,
 }
 
 /// What one control tick produces.
@@ -90,6 +95,10 @@ pub struct NodeCore {
     /// Results of requests older than this were made before the latest event: dropped.
     event_id: u64,
     replan_now: bool,
+    /// The next request follows an event that makes earlier results obsolete (see `event_id`);
+    /// false for an obstacle change the current plan survives (its results compete with the
+    /// current plan like a receding-horizon replan).
+    event_pending: bool,
     last_request_secs: Option<f64>,
     /// The executor follows a plan made for the current inputs.
     pub(crate) plan_current: bool,
@@ -99,6 +108,9 @@ pub struct NodeCore {
     clocks_agree: bool,
     pub(crate) latency: Latency,
     pub(crate) stats: PlanningStats,
+    pub(crate) tracking: TrackingMonitor,
+    /// When the last tracking fault was detected (the problem clears a timeout later).
+    last_tracking_fault_secs: Option<f64>,
 }
 
 impl NodeCore {
@@ -114,6 +126,7 @@ impl NodeCore {
             next_id: 0,
             event_id: 0,
             replan_now: false,
+            event_pending: false,
             last_request_secs: None,
             plan_current: false,
             goal_reached: false,
@@ -121,6 +134,8 @@ impl NodeCore {
             clocks_agree: true,
             latency: Latency::default(),
             stats: PlanningStats::default(),
+            tracking: TrackingMonitor::new(settings.tracking),
+            last_tracking_fault_secs: None,
         }
     }
 
@@ -147,12 +162,20 @@ impl NodeCore {
             params.state_timeout_secs,
             static_obstacles,
             mode_names.clone(),
-        );
+        )
+        .with_obstacle_rules(super::inputs::ObstacleRules {
+            timeout_secs: params.obstacle_timeout_secs,
+            change_tolerance_m: params.change_tolerance_m,
+        });
         let settings = CoreSettings {
             period_secs: params.control_period_secs(),
             replan_period_secs: 1.0 / params.replan_rate_hz,
             goal_tolerance_m: params.goal_tolerance_m,
             stamp_trajectories: params.stamp_trajectories,
+            tracking: TrackingSettings {
+                tolerance_rad: params.tracking_tolerance_rad,
+                timeout_secs: params.tracking_timeout_secs,
+            },
         };
         NodeCore::new(settings, arm, inputs).with_mode_names(mode_names)
     }
@@ -212,10 +235,7 @@ impl NodeCore {
 
     pub fn on_obstacles(&mut self, msg: &[MarkerIn], now: f64) {
         let change = self.inputs.on_obstacles(msg, now, &mut self.problems);
-        if change == Change::Replan {
-            self.check_ahead(now);
-        }
-        self.event(change, now);
+        self.obstacles_changed(change, now);
     }
 
     /// A mode request chooses the route to the goal. At rest at the goal there is no route
@@ -244,54 +264,28 @@ impl NodeCore {
         match change {
             Change::None => return,
             Change::Stop => {
-                self.executor.stop(now);
+                self.stop(now);
             }
             Change::Replan => {}
         }
         self.replan_now = true;
+        self.event_pending = true;
         self.plan_current = false;
         self.goal_reached = false;
         self.problems.clear(plan_keys::PLANNING);
     }
 
-    /// After an obstacle change: stops at once when the rest of the current trajectory would hit
-    /// one of the new obstacles (the new plan would come too late).
-    fn check_ahead(&mut self, now: f64) {
-        if self.executor.motion(now) == Motion::Holding {
-            self.problems.clear(plan_keys::OBSTACLE_AHEAD);
-            return;
-        }
-        let obstacles = self.inputs.obstacles();
-        let remaining = self.executor.remaining_secs(now);
-        let steps =
-            ((remaining / AHEAD_CHECK_STEP_SECS).ceil() as usize).clamp(1, AHEAD_CHECK_MAX_STEPS);
-        let mut previous: Option<Vec<f64>> = None;
-        for k in 0..=steps {
-            let t = now + remaining * k as f64 / steps as f64;
-            let Some((q, _)) = self.executor.state_at(t) else {
-                return;
-            };
-            let hit = match &previous {
-                Some(p) => self.arm.swept_collision(p, &q, &obstacles).is_some(),
-                None => self.arm.collision(&q, &obstacles).is_some(),
-            };
-            if hit {
-                self.problems.event(
-                    plan_keys::OBSTACLE_AHEAD,
-                    Area::Planning,
-                    Level::Warn,
-                    format!(
-                        "the current trajectory would hit an obstacle in {:.2} s; stopping",
-                        t - now
-                    ),
-                    now,
-                    EVENT_EXPIRY_SECS,
-                );
-                self.executor.stop(now);
-                return;
-            }
-            previous = Some(q);
-        }
+    /// Whether the robot is at rest at the end of a plan for the current inputs, within
+    /// `goal_tolerance_m` of the goal (the tick marks this as the goal reached).
+    pub(crate) fn resting_at_goal(&self, now: f64) -> bool {
+        let (Some((goal, _)), Some((q, _))) = (self.inputs.goal(), self.executor.state_at(now))
+        else {
+            return false;
+        };
+        let at = self.arm.end_effector(&q);
+        self.plan_current
+            && self.executor.motion(now) == Motion::Holding
+            && (at[0] - goal[0]).hypot(at[1] - goal[1]) <= self.settings.goal_tolerance_m
     }
 
     fn lookahead_secs(&self) -> f64 {
@@ -302,16 +296,18 @@ impl NodeCore {
     /// One control tick at `now` (node clock). `worker_busy`: the planning thread has work.
     pub fn tick(&mut self, now: f64, worker_busy: bool) -> TickOutput {
         self.problems.expire(now);
+        let change = self.inputs.update_obstacles(now, &mut self.problems);
+        self.obstacles_changed(change, now);
         let measured = self.inputs.measured(now, &mut self.problems);
         match &measured {
             None => {
                 if self.executor.motion(now) != Motion::Holding {
-                    self.executor.stop(now);
+                    self.stop(now);
                 }
                 self.state_valid = false;
                 self.plan_current = false;
             }
-            Some((q, _)) => {
+            Some((q, q_secs)) => {
                 let regained = !self.state_valid;
                 if !self.executor.is_active()
                     || (regained && self.executor.motion(now) == Motion::Holding)
@@ -322,6 +318,10 @@ impl NodeCore {
                 if regained {
                     self.state_valid = true;
                     self.replan_now = true;
+                    self.event_pending = true;
+                    self.tracking.reset();
+                } else {
+                    self.check_tracking(now, q, *q_secs);
                 }
             }
         }
@@ -386,7 +386,8 @@ impl NodeCore {
             commanded: self.executor.commanded_at(now + lookahead),
         };
         self.last_request_secs = Some(now);
-        let event = std::mem::take(&mut self.replan_now);
+        self.replan_now = false;
+        let event = std::mem::take(&mut self.event_pending);
         match Observation::new(input, &self.arm, &self.mode_names) {
             Err(e) => {
                 self.reject_observation(e, now);
@@ -440,7 +441,7 @@ impl NodeCore {
         if drop_goal {
             self.inputs.clear_goal();
         }
-        self.executor.stop(now);
+        self.stop(now);
         self.plan_current = false;
     }
 
@@ -476,6 +477,12 @@ impl NodeCore {
                 );
                 self.planning_failed("no valid candidate".into(), Some(detail), now);
             }
+            // At rest at the goal nothing is better than staying: a late receding-horizon
+            // result (asked for before the goal was reached) would move the arm away and back.
+            Some(_) if periodic && (self.goal_reached || self.resting_at_goal(now)) => {
+                self.stats.not_better += 1;
+                self.problems.clear(plan_keys::PLANNING);
+            }
             Some(plan)
                 if periodic
                     && self.plan_current
@@ -485,6 +492,11 @@ impl NodeCore {
             {
                 self.stats.not_better += 1;
                 self.problems.clear(plan_keys::PLANNING);
+            }
+            Some(plan) if first_hit(&self.arm, plan, 0.0, &self.inputs.obstacles()).is_some() => {
+                // Planned for an older obstacle set (a change the current plan survived).
+                self.stats.superseded += 1;
+                self.replan_now = true;
             }
             Some(plan) => match self.executor.adopt(plan.clone(), now) {
                 Ok(()) => {
@@ -502,6 +514,7 @@ impl NodeCore {
                         EVENT_EXPIRY_SECS,
                     );
                     self.replan_now = true;
+                    self.event_pending = true;
                 }
                 Err(e) => self.planning_failed(e.to_string(), None, now),
             },
@@ -531,12 +544,20 @@ impl NodeCore {
                 detail,
                 now,
             );
-            self.executor.stop(now);
+            self.stop(now);
             self.plan_current = false;
         }
     }
 }
 
+#[path = "core_safety.rs"]
+mod safety;
+pub(crate) use safety::first_hit;
+
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "core_safety_tests.rs"]
+mod safety_tests;

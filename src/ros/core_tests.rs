@@ -8,29 +8,29 @@ use crate::ros::inputs::marker;
 use crate::ros::worker::PlanFailure;
 use crate::task::{GeometricLabeller, LabelScheme};
 
-const PERIOD: f64 = 0.02;
+pub(super) const PERIOD: f64 = 0.02;
 
-struct Harness {
-    core: NodeCore,
-    planner: Planner,
+pub(super) struct Harness {
+    pub(super) core: NodeCore,
+    pub(super) planner: Planner,
     /// (deliver at this time, result), in order.
-    in_flight: Vec<(f64, PlanResult)>,
-    latency_secs: f64,
-    now: f64,
+    pub(super) in_flight: Vec<(f64, PlanResult)>,
+    pub(super) latency_secs: f64,
+    pub(super) now: f64,
     /// The simulated robot: follows the commanded state.
-    q: Vec<f64>,
-    publish_states: bool,
+    pub(super) q: Vec<f64>,
+    pub(super) publish_states: bool,
     /// Added to the measured positions (the robot pushed away from the command).
-    offset: Vec<f64>,
-    commands: Vec<(f64, Vec<CommandPoint>)>,
+    pub(super) offset: Vec<f64>,
+    pub(super) commands: Vec<(f64, Vec<CommandPoint>)>,
     /// The commands' stamps, as published.
-    stamps: Vec<Option<f64>>,
+    pub(super) stamps: Vec<Option<f64>>,
     /// The joint states' stamps lag the node clock by this (another clock), seconds.
-    clock_offset: f64,
+    pub(super) clock_offset: f64,
 }
 
 impl Harness {
-    fn new(q: Vec<f64>, latency_secs: f64) -> Self {
+    pub(super) fn new(q: Vec<f64>, latency_secs: f64) -> Self {
         let source = GeometricSource::reference().unwrap();
         let arm = source.arm().clone();
         let names = source.mode_names().to_vec();
@@ -45,6 +45,7 @@ impl Harness {
             replan_period_secs: 0.5,
             goal_tolerance_m: 0.02,
             stamp_trajectories: true,
+            tracking: Default::default(),
         };
         Harness {
             core: NodeCore::new(settings, arm, inputs).with_mode_names(names),
@@ -61,7 +62,7 @@ impl Harness {
         }
     }
 
-    fn step(&mut self) {
+    pub(super) fn step(&mut self) {
         self.now += PERIOD;
         if self.publish_states {
             let msg = JointStateIn {
@@ -111,7 +112,7 @@ impl Harness {
         }
     }
 
-    fn run(&mut self, secs: f64) {
+    pub(super) fn run(&mut self, secs: f64) {
         let steps = (secs / PERIOD).round() as usize;
         for _ in 0..steps {
             let before = self.q.clone();
@@ -129,7 +130,7 @@ impl Harness {
         }
     }
 
-    fn goal(&mut self, x: f64, y: f64) {
+    pub(super) fn goal(&mut self, x: f64, y: f64) {
         let goal = GoalIn {
             frame_id: "base_link".into(),
             position_m: [x, y, 0.0],
@@ -137,17 +138,17 @@ impl Harness {
         self.core.on_goal(&goal, self.now);
     }
 
-    fn end_effector_error(&self, goal: [f64; 2]) -> f64 {
+    pub(super) fn end_effector_error(&self, goal: [f64; 2]) -> f64 {
         let p = self.core.arm.end_effector(&self.q);
         (p[0] - goal[0]).hypot(p[1] - goal[1])
     }
 
-    fn problem(&self, key: &str) -> Option<String> {
+    pub(super) fn problem(&self, key: &str) -> Option<String> {
         self.core.problems.get(key).map(|p| p.text.clone())
     }
 }
 
-fn check_rules(points: &[CommandPoint]) {
+pub(super) fn check_rules(points: &[CommandPoint]) {
     assert!(points[0].time_from_start_secs >= PERIOD - 1e-12);
     for pair in points.windows(2) {
         assert!(pair[1].time_from_start_secs > pair[0].time_from_start_secs);
@@ -180,10 +181,15 @@ fn reaches_a_goal_and_stops_replanning() {
         h.core.stats.outcomes, outcomes,
         "within the drift allowance"
     );
-    h.offset = vec![0.2, 0.0];
+    h.offset = vec![0.0, 0.0];
+    h.run(0.1);
+    h.q[0] += 0.2;
     h.run(1.0);
     assert!(h.core.stats.outcomes > outcomes, "pushed away: plans again");
-    h.offset = vec![0.0, 0.0];
+    assert_eq!(
+        h.core.stats.tracking_faults, 1,
+        "the push is a tracking fault"
+    );
     h.run(3.0);
     let diagnostics = h.core.diagnostics("dp", h.now, &Default::default());
     assert_eq!(diagnostics.len(), 3);
@@ -205,6 +211,7 @@ fn goes_around_an_obstacle_and_honours_a_mode_request() {
         frame_id: "base_link".into(),
         position_m: [0.6, 0.6, 0.0],
         scale_m: [0.16, 0.16, 1.0],
+        lifetime_secs: 0.0,
     };
     h.core.on_obstacles(&[obstacle], 0.0);
     h.run(0.1);
@@ -289,6 +296,7 @@ fn bad_goals_and_covering_obstacles_hold_with_an_error() {
         frame_id: "base_link".into(),
         position_m: [0.0, 0.0, 0.0],
         scale_m: [0.6, 0.6, 0.6],
+        lifetime_secs: 0.0,
     };
     h.core.on_obstacles(std::slice::from_ref(&covering), h.now);
     h.run(0.3);
@@ -315,6 +323,7 @@ fn bad_goals_and_covering_obstacles_hold_with_an_error() {
         frame_id: "base_link".into(),
         position_m: [-0.4, 0.5, 0.0],
         scale_m: [0.1, 0.1, 0.1],
+        lifetime_secs: 0.0,
     };
     h.core.on_obstacles(&[goal_inside], h.now);
     h.goal(-0.4, 0.5);
@@ -383,6 +392,7 @@ fn an_obstacle_on_the_current_trajectory_stops_at_once() {
         frame_id: "base_link".into(),
         position_m: [ahead[0], ahead[1], 0.0],
         scale_m: [0.04, 0.04, 0.04],
+        lifetime_secs: 0.0,
     };
     h.core.on_obstacles(&[blocker], h.now);
     assert!(h.problem(plan_keys::OBSTACLE_AHEAD).is_some());

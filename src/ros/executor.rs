@@ -8,9 +8,12 @@
 //!
 //! Published points (see [`Executor::command`]): the active trajectory sampled every control
 //! period from one period after `now` (the first point is never closer than one period, as
-//! JointTrajectoryController wants for a smooth start), then its last point with velocity
-//! exactly zero. Positions and velocities (the controller splines them cubically, as the plan is
-//! built), strictly increasing times.
+//! JointTrajectoryController wants for a smooth start), plus every point of the trajectory
+//! itself after that, then its last point with velocity exactly zero. Positions and velocities:
+//! the controller splines them cubically, and since every published segment lies on one cubic
+//! segment of the trajectory, its spline is that cubic, within the joint limits as the plan is
+//! (sampling only on a grid would cut across the trajectory's segments, and the controller's
+//! cubic through such samples reached 1.6 x the acceleration limit). Strictly increasing times.
 
 use crate::planning::{CommandedState, Plan, PlanPoint};
 
@@ -19,7 +22,8 @@ use crate::planning::{CommandedState, Plan, PlanPoint};
 pub const CONTINUITY_TOLERANCE: f64 = 1e-6;
 /// Velocities below this (rad/s) count as rest.
 pub const REST_VELOCITY_RAD_S: f64 = 1e-9;
-/// Most points in one published trajectory; a longer remainder is sampled more coarsely.
+/// Most grid points in one published trajectory (the trajectory's own points come on top); a
+/// longer remainder is sampled more coarsely.
 pub const MAX_POINTS: usize = 500;
 
 /// One point of a published trajectory.
@@ -229,10 +233,10 @@ impl Executor {
         Ok(())
     }
 
-    /// Stops the robot from `now_secs`: brakes along the active trajectory's path (time scaled
-    /// so that its speed falls linearly to zero, decelerating within the acceleration limits)
-    /// and holds at the end. Nothing changes when already holding or stopping. Returns whether
-    /// the trajectory changed.
+    /// Stops the robot from `now_secs`: brakes along the active trajectory's path and holds at
+    /// the end. Nothing changes when already holding or stopping. Returns whether the
+    /// trajectory changed. The braking is a time scaling `s(tau)` of the path (see
+    /// [`braking_points`]) that keeps every joint's *total* acceleration within its limit.
     pub fn stop(&mut self, now_secs: f64) -> bool {
         let Some((old, kind)) = &self.active else {
             return false;
@@ -242,45 +246,13 @@ impl Executor {
         }
         let t0 = now_secs - old.start_stamp_secs;
         let (q0, v0) = old.state_at(t0);
-        // The fastest each joint moves from now to the end of the plan bounds the braking term.
-        let mut peak = v0.iter().map(|v| v.abs()).collect::<Vec<_>>();
-        for point in old.points.iter().filter(|p| p.time_from_start_secs > t0) {
-            for (p, v) in peak.iter_mut().zip(&point.velocities) {
-                *p = p.max(v.abs());
-            }
-        }
         let names = old.joint_names.clone();
         if v0.iter().all(|v| v.abs() <= REST_VELOCITY_RAD_S) {
             // At rest now (finished, or not started yet): hold here.
             self.hold_at(names, q0, now_secs);
             return true;
         }
-        // s(tau) = t0 + tau - tau^2 / (2 Tb): speed factor 1 - tau/Tb; the extra deceleration
-        // |v| / Tb stays within half the limit.
-        let braking_secs = peak
-            .iter()
-            .zip(&self.max_accelerations_rad_s2)
-            .map(|(v, a)| 2.0 * v / a)
-            .fold(self.period_secs, f64::max);
-        let steps = (braking_secs / self.period_secs).ceil().max(1.0) as usize;
-        let dt = braking_secs / steps as f64;
-        let mut points = Vec::with_capacity(steps + 1);
-        for k in 0..=steps {
-            let tau = k as f64 * dt;
-            let s = t0 + tau - tau * tau / (2.0 * braking_secs);
-            let factor = (1.0 - tau / braking_secs).max(0.0);
-            let (positions, velocities) = old.state_at(s);
-            let velocities = if k == steps {
-                vec![0.0; velocities.len()]
-            } else {
-                velocities.iter().map(|v| v * factor).collect()
-            };
-            points.push(PlanPoint {
-                time_from_start_secs: tau,
-                positions,
-                velocities,
-            });
-        }
+        let points = braking_points(old, t0, &self.max_accelerations_rad_s2, self.period_secs);
         let stop = Plan {
             joint_names: names,
             start_stamp_secs: now_secs,
@@ -288,6 +260,14 @@ impl Executor {
         };
         self.active = Some((stop, Kind::Stop));
         true
+    }
+
+    /// The braking trajectory being followed, if the executor is stopping.
+    pub fn stopping_plan(&self) -> Option<&Plan> {
+        match &self.active {
+            Some((plan, Kind::Stop)) => Some(plan),
+            _ => None,
+        }
     }
 
     /// The points to publish at `now_secs` (see the module docs); `None` before the first hold.
@@ -298,20 +278,41 @@ impl Executor {
         let end = plan.duration_secs();
         let remaining = end - t;
         let step = period.max(remaining / MAX_POINTS as f64);
-        let mut points = Vec::new();
+        let merge = 1e-3 * period;
+        // The trajectory's own points (its cubic segments' ends) from the first published
+        // point on: with them, every published segment lies on one cubic of the trajectory,
+        // which the controller's cubic spline then reproduces exactly (within the limits). A
+        // grid time within `merge` of one of them gives way to it.
+        let knots: Vec<f64> = plan
+            .points
+            .iter()
+            .map(|p| p.time_from_start_secs - t)
+            .filter(|&k| k >= period && k < remaining - merge)
+            .collect();
+        let mut times = knots.clone();
         let mut tau = period;
-        while t + tau < end - 1e-3 * period {
-            let (positions, velocities) = plan.state_at(t + tau);
-            points.push(CommandPoint {
-                time_from_start_secs: tau,
-                positions,
-                velocities,
-            });
+        while t + tau < end - merge {
+            let next = knots.partition_point(|&k| k < tau - merge);
+            if knots.get(next).is_none_or(|&k| k > tau + merge) {
+                times.push(tau);
+            }
             tau += step;
         }
+        times.sort_by(f64::total_cmp);
+        let mut points: Vec<CommandPoint> = times
+            .into_iter()
+            .map(|tau| {
+                let (positions, velocities) = plan.state_at(t + tau);
+                CommandPoint {
+                    time_from_start_secs: tau,
+                    positions,
+                    velocities,
+                }
+            })
+            .collect();
         let last = plan.points.last()?;
         let final_time = match points.last() {
-            Some(previous) => remaining.max(previous.time_from_start_secs + 1e-3 * period),
+            Some(previous) => remaining.max(previous.time_from_start_secs + merge),
             None => period,
         };
         points.push(CommandPoint {
@@ -321,6 +322,116 @@ impl Executor {
         });
         Some(points)
     }
+}
+
+/// Integration steps of the braking time scaling per control period.
+const BRAKING_SUBSTEPS: usize = 20;
+/// Points of the braking trajectory per control period (its cubic segments then follow the
+/// integrated motion closely).
+const BRAKING_POINTS_PER_PERIOD: usize = 4;
+/// Step of the finite differences giving the path's acceleration, seconds.
+const ACCELERATION_STEP_SECS: f64 = 1e-6;
+
+/// The braking trajectory along `plan`'s path from plan time `t0`: the time scaling `s(tau)`
+/// with `s(0) = t0`, `s'(0) = 1` decelerates (`s'' <= 0`) as hard as every joint allows: joint
+/// `j` moves with `q_j'' = a_j(s) s'^2 + v_j(s) s''`, which must stay within `±margin A_j`
+/// (`a`, `v`: the path's acceleration and velocity). Where no deceleration fits (a joint already
+/// decelerating at its limit) the path is followed as it is (`s'' = 0`, within the limits as the
+/// plan is). The result is sampled [`BRAKING_POINTS_PER_PERIOD`] times per period; if one of
+/// its cubic segments still exceeds a limit (sampling), the margin shrinks and it is redone.
+pub fn braking_points(plan: &Plan, t0: f64, limits: &[f64], period_secs: f64) -> Vec<PlanPoint> {
+    let mut margin = 1.0 - 1e-6;
+    let mut best = Vec::new();
+    for _ in 0..12 {
+        best = integrate_braking(plan, t0, limits, period_secs, margin);
+        if peak_acceleration_ratio(&best, limits) <= 1.0 + 1e-9 {
+            break;
+        }
+        margin *= 0.9;
+    }
+    best
+}
+
+/// The largest |acceleration| / limit over the cubic segments of `points` and every joint.
+pub fn peak_acceleration_ratio(points: &[PlanPoint], limits: &[f64]) -> f64 {
+    let mut worst: f64 = 0.0;
+    for pair in points.windows(2) {
+        let h = pair[1].time_from_start_secs - pair[0].time_from_start_secs;
+        for (j, limit) in limits.iter().enumerate() {
+            let (_, a) = crate::planning::segment_extrema(
+                pair[0].positions[j],
+                pair[0].velocities[j],
+                pair[1].positions[j],
+                pair[1].velocities[j],
+                h,
+            );
+            worst = worst.max(a / limit);
+        }
+    }
+    worst
+}
+
+fn integrate_braking(
+    plan: &Plan,
+    t0: f64,
+    limits: &[f64],
+    period_secs: f64,
+    margin: f64,
+) -> Vec<PlanPoint> {
+    let dt = period_secs / BRAKING_SUBSTEPS as f64;
+    let every = BRAKING_SUBSTEPS / BRAKING_POINTS_PER_PERIOD;
+    let end = plan.duration_secs();
+    let (mut s, mut rate) = (t0, 1.0f64);
+    let sample = |s: f64, rate: f64, tau: f64| {
+        let (positions, velocities) = plan.state_at(s);
+        PlanPoint {
+            time_from_start_secs: tau,
+            positions,
+            velocities: velocities.iter().map(|v| v * rate).collect(),
+        }
+    };
+    let mut points = vec![sample(s, rate, 0.0)];
+    let mut step = 0usize;
+    // Bounded: the slowest braking (s'' = 0) ends when the path does.
+    let max_steps = ((end - t0).max(0.0) / dt).ceil() as usize + 2 * BRAKING_SUBSTEPS;
+    while rate > 0.0 && s < end && step < max_steps {
+        let (_, v) = plan.state_at(s);
+        let (_, v_before) = plan.state_at(s - ACCELERATION_STEP_SECS);
+        let (_, v_after) = plan.state_at(s + ACCELERATION_STEP_SECS);
+        // The most negative s'' every joint allows (and never below what stops within dt).
+        let mut lowest = -rate / dt;
+        for (j, limit) in limits.iter().enumerate() {
+            let bound = margin * limit;
+            for a in [
+                (v[j] - v_before[j]) / ACCELERATION_STEP_SECS,
+                (v_after[j] - v[j]) / ACCELERATION_STEP_SECS,
+            ] {
+                let centripetal = a * rate * rate;
+                if v[j].abs() > REST_VELOCITY_RAD_S {
+                    // |centripetal + v s''| <= bound; s'' <= 0.
+                    let edge = if v[j] > 0.0 {
+                        (-bound - centripetal) / v[j]
+                    } else {
+                        (bound - centripetal) / v[j]
+                    };
+                    lowest = lowest.max(edge);
+                }
+            }
+        }
+        let accel = lowest.min(0.0);
+        let next_rate = (rate + accel * dt).max(0.0);
+        s += 0.5 * (rate + next_rate) * dt;
+        rate = next_rate;
+        step += 1;
+        if step % every == 0 || rate == 0.0 || s >= end {
+            let tau = step as f64 * dt;
+            points.push(sample(s.min(end), rate, tau));
+        }
+    }
+    if let Some(last) = points.last_mut() {
+        last.velocities.iter_mut().for_each(|v| *v = 0.0);
+    }
+    points
 }
 
 /// A plan whose first point is at time 0 (the planner's are; this keeps the invariant).

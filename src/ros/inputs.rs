@@ -3,8 +3,8 @@
 //! checked on arrival; a bad one is dropped or rejected and reported under a problem key
 //! (see [`Problems`]). `src/ros/convert.rs` turns the r2r messages into the structs here.
 
-use std::collections::BTreeMap;
-
+pub use super::obstacles::{marker, MarkerIn, ObstacleRules};
+use super::obstacles::{ObstacleSet, SetChange};
 use super::problems::{Area, Level, Problems};
 use crate::planning::ModeRequest;
 use crate::robot::CircleObstacle;
@@ -12,16 +12,6 @@ use crate::robot::CircleObstacle;
 /// How long a one-off problem (a malformed message) stays in the diagnostics after it was last
 /// seen, seconds.
 pub const EVENT_EXPIRY_SECS: f64 = 3.0;
-
-/// `visualization_msgs/Marker` type and action constants.
-pub mod marker {
-    pub const SPHERE: i32 = 2;
-    pub const CYLINDER: i32 = 3;
-    pub const LINE_STRIP: i32 = 4;
-    pub const ADD: i32 = 0;
-    pub const DELETE: i32 = 2;
-    pub const DELETEALL: i32 = 3;
-}
 
 /// A `sensor_msgs/JointState`, reduced to what is checked and used.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,18 +31,6 @@ pub struct GoalIn {
     pub position_m: [f64; 3],
 }
 
-/// One `visualization_msgs/Marker` of an obstacles message.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct MarkerIn {
-    pub ns: String,
-    pub id: i32,
-    pub kind: i32,
-    pub action: i32,
-    pub frame_id: String,
-    pub position_m: [f64; 3],
-    pub scale_m: [f64; 3],
-}
-
 /// Problem keys (also the prefixes shown in diagnostics).
 pub mod keys {
     pub const JS_MALFORMED: &str = "joint_states.malformed";
@@ -62,7 +40,7 @@ pub mod keys {
     pub const JS_STALE: &str = "joint_states.stale";
     pub const GOAL: &str = "goal";
     pub const OBSTACLES: &str = "obstacles";
-    pub const OBSTACLES_IGNORED: &str = "obstacles.ignored";
+    pub const OBSTACLES_STALE: &str = "obstacles.stale";
     pub const MODE: &str = "mode_request";
 }
 
@@ -88,10 +66,9 @@ pub struct Inputs {
     base_frame: String,
     state_timeout_secs: f64,
     goal: Option<([f64; 2], f64)>,
-    markers: BTreeMap<(String, i32), CircleObstacle>,
-    static_obstacles: Vec<CircleObstacle>,
-    obstacles_secs: Option<f64>,
-    obstacles_ok: bool,
+    obstacles: ObstacleSet,
+    /// The obstacle timeout ran out (see [`Self::update_obstacles`]).
+    obstacles_stale: bool,
     mode: ModeRequest,
     mode_names: Vec<String>,
 }
@@ -116,13 +93,18 @@ impl Inputs {
             base_frame: strip_slash(base_frame).to_string(),
             state_timeout_secs,
             goal: None,
-            markers: BTreeMap::new(),
-            static_obstacles,
-            obstacles_secs: None,
-            obstacles_ok: true,
+            obstacles: ObstacleSet::new(base_frame, static_obstacles),
+            obstacles_stale: false,
             mode: ModeRequest::Any,
             mode_names,
         }
+    }
+
+    /// Sets the obstacle rules (timeout, change tolerance; see `obstacles.rs`). The change
+    /// tolerance also applies to goals: a goal within it of the current one is no event.
+    pub fn with_obstacle_rules(mut self, rules: ObstacleRules) -> Self {
+        self.obstacles = self.obstacles.with_rules(rules);
+        self
     }
 
     pub fn joint_names(&self) -> &[String] {
@@ -300,7 +282,8 @@ impl Inputs {
 
     /// Takes a goal: its frame must be `base_frame` (a leading `/` is ignored) and x, y finite
     /// (z is ignored: the arm moves in the plane). A rejected goal replaces the previous one:
-    /// the robot stops rather than go on to a goal that was superseded.
+    /// the robot stops rather than go on to a goal that was superseded. A goal within
+    /// `change_tolerance_m` of the current one (e.g. re-sent) changes nothing.
     pub fn on_goal(&mut self, msg: &GoalIn, now: f64, problems: &mut Problems) -> Change {
         let frame = strip_slash(&msg.frame_id);
         let problem = if frame != self.base_frame {
@@ -325,6 +308,13 @@ impl Inputs {
             None => {
                 problems.clear(keys::GOAL);
                 let goal = [msg.position_m[0], msg.position_m[1]];
+                let tolerance = self.obstacles.rules().change_tolerance_m;
+                if let Some((current, _)) = self.goal {
+                    if (goal[0] - current[0]).hypot(goal[1] - current[1]) <= tolerance {
+                        // The same goal again (within `change_tolerance_m`): no event.
+                        return Change::None;
+                    }
+                }
                 self.goal = Some((goal, now));
                 Change::Replan
             }
@@ -342,119 +332,113 @@ impl Inputs {
     }
 
     /// Applies an obstacles message as RViz applies markers: ADD (or MODIFY) of a SPHERE or
-    /// CYLINDER sets the circle `(ns, id)` (centre x, y; radius half the larger of scale x, y),
-    /// DELETE removes one, DELETEALL removes those of its namespace (all for an empty one).
-    /// Other marker types are ignored with a warning. The message is applied whole or not at
-    /// all: a marker in another frame or with non-finite or non-positive geometry rejects it,
-    /// and the node holds until a valid obstacles message arrives.
+    /// CYLINDER sets the circle `(ns, id)` (centre x, y; radius half the larger of scale x, y)
+    /// for its `lifetime` (0 = forever), DELETE removes one, DELETEALL removes those of its
+    /// namespace (all for an empty one). The message is applied whole or not at all: a marker
+    /// of another type, in another frame, with non-finite or non-positive geometry or an
+    /// unknown action rejects it, the set is invalid and the node holds until a valid obstacles
+    /// message arrives. Changes within `change_tolerance_m` of the last event's set are no
+    /// event ([`Change::None`]; the newest set is still the one planned with).
     pub fn on_obstacles(&mut self, msg: &[MarkerIn], now: f64, problems: &mut Problems) -> Change {
-        let mut next = self.markers.clone();
-        let mut ignored = Vec::new();
-        let mut error = None;
-        for m in msg {
-            let name = format!("marker `{}`/{}", m.ns, m.id);
-            match m.action {
-                marker::DELETEALL => {
-                    if m.ns.is_empty() {
-                        next.clear();
-                    } else {
-                        next.retain(|(ns, _), _| *ns != m.ns);
-                    }
-                    continue;
-                }
-                marker::DELETE => {
-                    next.remove(&(m.ns.clone(), m.id));
-                    continue;
-                }
-                marker::ADD => {}
-                other => {
-                    error = Some(format!("{name}: unknown action {other}"));
-                    break;
+        match self.obstacles.apply(msg, now) {
+            SetChange::Rejected(text) => {
+                problems.condition(
+                    keys::OBSTACLES,
+                    Area::Inputs,
+                    Level::Error,
+                    format!("obstacles message rejected: {text}; holding until a valid one"),
+                    now,
+                );
+                Change::Stop
+            }
+            change => {
+                problems.clear(keys::OBSTACLES);
+                if change == SetChange::Changed {
+                    Change::Replan
+                } else {
+                    Change::None
                 }
             }
-            if m.kind != marker::SPHERE && m.kind != marker::CYLINDER {
-                ignored.push(format!("{name} (type {})", m.kind));
-                continue;
-            }
-            let frame = strip_slash(&m.frame_id);
-            if frame != self.base_frame {
-                error = Some(format!(
-                    "{name} is in frame `{}`, expected base_frame `{}`",
-                    m.frame_id, self.base_frame
-                ));
-                break;
-            }
-            let radius_m = 0.5 * m.scale_m[0].max(m.scale_m[1]);
-            let circle = CircleObstacle {
-                center_m: [m.position_m[0], m.position_m[1]],
-                radius_m,
-            };
-            let scale_ok = m.scale_m[0].is_finite() && m.scale_m[1].is_finite();
-            if let Err(e) = circle.validate(&name) {
-                error = Some(e.to_string());
-                break;
-            }
-            if !scale_ok {
-                error = Some(format!("{name}: scale {:?} is not finite", m.scale_m));
-                break;
-            }
-            next.insert((m.ns.clone(), m.id), circle);
         }
-        if !ignored.is_empty() {
-            problems.event(
-                keys::OBSTACLES_IGNORED,
-                Area::Inputs,
-                Level::Warn,
-                format!(
-                    "ignored markers that are not SPHERE or CYLINDER: {}",
-                    ignored.join(", ")
-                ),
-                now,
-                EVENT_EXPIRY_SECS,
-            );
+    }
+
+    /// Once per tick: drops the markers whose lifetime ran out (an event when the set changed
+    /// beyond the tolerance) and checks the obstacle timeout (an input error while the set is
+    /// stale).
+    pub fn update_obstacles(&mut self, now: f64, problems: &mut Problems) -> Change {
+        let change = self.obstacles.expire(now);
+        match self.obstacles.stale_age_secs(now) {
+            Some(age) => {
+                let text = if self.obstacles.received() {
+                    format!(
+                        "no valid obstacles message for {age:.1} s (obstacle_timeout_secs = {} s); \
+                         holding",
+                        self.obstacles.rules().timeout_secs
+                    )
+                } else {
+                    format!(
+                        "no obstacles message yet after {age:.1} s (obstacle_timeout_secs = {} s); \
+                         holding",
+                        self.obstacles.rules().timeout_secs
+                    )
+                };
+                // The text changes with the age: keep the first one (logged once).
+                if !problems.is_active(keys::OBSTACLES_STALE) {
+                    problems.condition(
+                        keys::OBSTACLES_STALE,
+                        Area::Inputs,
+                        Level::Error,
+                        text,
+                        now,
+                    );
+                }
+                self.obstacles_stale = true;
+                return Change::Stop;
+            }
+            None => {
+                self.obstacles_stale = false;
+                problems.clear(keys::OBSTACLES_STALE);
+            }
         }
-        if let Some(text) = error {
-            self.obstacles_ok = false;
-            problems.condition(
-                keys::OBSTACLES,
-                Area::Inputs,
-                Level::Error,
-                format!("obstacles message rejected: {text}; holding until a valid one"),
-                now,
-            );
-            return Change::Stop;
-        }
-        problems.clear(keys::OBSTACLES);
-        let changed = next != self.markers || !self.obstacles_ok;
-        self.markers = next;
-        self.obstacles_ok = true;
-        self.obstacles_secs = Some(now);
-        if changed {
+        if change == SetChange::Changed {
             Change::Replan
         } else {
             Change::None
         }
     }
 
-    /// Whether the last obstacles message was valid (or none came).
+    /// Whether the obstacle set can be planned with: the last message was valid (or none came)
+    /// and the set is not stale.
     pub fn obstacles_ok(&self) -> bool {
-        self.obstacles_ok
+        self.obstacles.is_valid() && !self.obstacles_stale
     }
 
     /// The static obstacles, then the markers' circles in (ns, id) order.
     pub fn obstacles(&self) -> Vec<CircleObstacle> {
-        let mut all = self.static_obstacles.clone();
-        all.extend(self.markers.values().copied());
-        all
+        self.obstacles.circles()
     }
 
     pub fn obstacles_secs(&self) -> Option<f64> {
-        self.obstacles_secs
+        self.obstacles.secs()
     }
 
-    /// Takes a mode request: `any` (or empty) or one of the model's mode names; an unknown name
-    /// is rejected and the previous request stays.
+    /// Takes a mode request: `any` or one of the model's mode names; an unknown name or an
+    /// empty string is rejected and the previous request stays.
     pub fn on_mode(&mut self, text: &str, now: f64, problems: &mut Problems) -> Change {
+        if text.trim().is_empty() {
+            problems.condition(
+                keys::MODE,
+                Area::Inputs,
+                Level::Error,
+                format!(
+                    "empty mode request rejected (send `any` or one of {:?}); keeping `{}`",
+                    self.mode_names,
+                    String::from(self.mode.clone())
+                ),
+                now,
+            );
+            return Change::None;
+        }
         let request = ModeRequest::parse(text);
         if let ModeRequest::Named(name) = &request {
             if !self.mode_names.contains(name) {

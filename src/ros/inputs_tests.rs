@@ -138,6 +138,7 @@ fn m(ns: &str, id: i32, kind: i32, action: i32, x: f64, diameter: f64) -> Marker
         frame_id: "base_link".into(),
         position_m: [x, 0.2, 0.0],
         scale_m: [diameter, diameter, 1.0],
+        lifetime_secs: 0.0,
     }
 }
 
@@ -154,7 +155,6 @@ fn obstacles_follow_marker_semantics() {
         m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2),
         m("a", 1, marker::CYLINDER, marker::ADD, 0.6, 0.1),
         m("b", 0, marker::SPHERE, marker::ADD, 0.7, 0.1),
-        m("b", 1, 1, marker::ADD, 0.7, 0.1),
     ];
     assert_eq!(i.on_obstacles(&add, 1.0, &mut p), Change::Replan);
     let all = i.obstacles();
@@ -164,11 +164,6 @@ fn obstacles_follow_marker_semantics() {
         (all[1].radius_m - 0.1).abs() < 1e-12,
         "radius = diameter / 2"
     );
-    assert!(p
-        .get(keys::OBSTACLES_IGNORED)
-        .unwrap()
-        .text
-        .contains("`b`/1 (type 1)"));
     assert_eq!(i.on_obstacles(&add, 1.1, &mut p), Change::None, "unchanged");
     let delete = [m("a", 1, 0, marker::DELETE, 0.0, 0.0)];
     assert_eq!(i.on_obstacles(&delete, 1.2, &mut p), Change::Replan);
@@ -217,6 +212,15 @@ fn a_bad_obstacles_message_is_rejected_whole() {
             "{bad:?}"
         );
     }
+    // A marker the node cannot represent invalidates the set (never a plan around a subset).
+    let cube = [
+        m("a", 4, marker::SPHERE, marker::ADD, 0.9, 0.2),
+        m("b", 1, marker::CUBE, marker::ADD, 0.7, 0.1),
+    ];
+    assert_eq!(i.on_obstacles(&cube, 2.5, &mut p), Change::Stop);
+    assert!(!i.obstacles_ok());
+    let text = &p.get(keys::OBSTACLES).unwrap().text;
+    assert!(text.contains("`b`/1 is a CUBE (1)"), "{text}");
     let good = [m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2)];
     assert_eq!(
         i.on_obstacles(&good, 3.0, &mut p),
@@ -240,7 +244,71 @@ fn mode_requests_must_name_a_model_mode() {
         text.contains("`up`") && text.contains("keeping `left`"),
         "{text}"
     );
+    assert_eq!(
+        i.on_mode("  ", 0.25, &mut p),
+        Change::None,
+        "empty is no `any`"
+    );
+    assert_eq!(i.mode(), &ModeRequest::Named("left".into()));
+    assert!(p
+        .get(keys::MODE)
+        .unwrap()
+        .text
+        .contains("empty mode request"));
     assert_eq!(i.on_mode(" ANY ", 0.3, &mut p), Change::Replan);
     assert_eq!(i.mode(), &ModeRequest::Any);
     assert!(!p.is_active(keys::MODE));
+}
+
+#[test]
+fn stale_obstacles_are_an_input_error_and_resent_goals_no_event() {
+    let mut i = inputs().with_obstacle_rules(ObstacleRules {
+        timeout_secs: 1.0,
+        change_tolerance_m: 0.001,
+    });
+    let mut p = Problems::new();
+    assert_eq!(i.update_obstacles(0.0, &mut p), Change::None);
+    assert!(i.obstacles_ok());
+    assert_eq!(i.update_obstacles(1.5, &mut p), Change::Stop, "none came");
+    assert!(!i.obstacles_ok());
+    assert!(p
+        .get(keys::OBSTACLES_STALE)
+        .unwrap()
+        .text
+        .contains("no obstacles message yet"));
+    let add = [m("a", 0, marker::SPHERE, marker::ADD, 0.5, 0.2)];
+    i.on_obstacles(&add, 1.6, &mut p);
+    assert_eq!(i.update_obstacles(1.7, &mut p), Change::None);
+    assert!(i.obstacles_ok() && !p.is_active(keys::OBSTACLES_STALE));
+    assert_eq!(i.update_obstacles(2.7, &mut p), Change::Stop);
+    assert!(p
+        .get(keys::OBSTACLES_STALE)
+        .unwrap()
+        .text
+        .contains("no valid obstacles message for"));
+    // An unchanged set keeps the stream alive.
+    assert_eq!(i.on_obstacles(&add, 2.8, &mut p), Change::None);
+    assert_eq!(i.update_obstacles(2.9, &mut p), Change::None);
+    assert!(i.obstacles_ok());
+
+    let goal = |frame: &str, x: f64| GoalIn {
+        frame_id: frame.into(),
+        position_m: [x, 0.5, 0.3],
+    };
+    assert_eq!(
+        i.on_goal(&goal("base_link", 0.4), 3.0, &mut p),
+        Change::Replan
+    );
+    assert_eq!(
+        i.on_goal(&goal("base_link", 0.4), 3.1, &mut p),
+        Change::None
+    );
+    assert_eq!(
+        i.on_goal(&goal("base_link", 0.4005), 3.2, &mut p),
+        Change::None
+    );
+    assert_eq!(
+        i.on_goal(&goal("base_link", 0.402), 3.3, &mut p),
+        Change::Replan
+    );
 }

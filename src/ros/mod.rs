@@ -7,12 +7,14 @@ pub mod core;
 pub mod executor;
 pub mod geometric_source;
 pub mod inputs;
+pub mod obstacles;
 mod param_value;
 pub mod params;
 pub mod problems;
 pub mod report;
 pub mod sim;
 pub mod source;
+pub mod tracking;
 pub mod worker;
 
 #[cfg(feature = "ros")]

@@ -32,6 +32,11 @@ pub mod defaults {
     pub const SEED: i64 = 0;
     pub const HALLUCINATION_THRESHOLD: f64 = 0.05;
     pub const CLEARANCE_MARGIN_M: f64 = 0.01;
+    pub const MIN_CLEARANCE_M: f64 = 0.005;
+    pub const OBSTACLE_TIMEOUT_SECS: f64 = 0.0;
+    pub const CHANGE_TOLERANCE_M: f64 = 0.001;
+    pub const TRACKING_TOLERANCE_RAD: f64 = 0.1;
+    pub const TRACKING_TIMEOUT_SECS: f64 = 0.5;
     pub const DIAGNOSTICS_RATE_HZ: f64 = 2.0;
     pub const USE_SIM_TIME: bool = false;
     pub const STAMP_TRAJECTORIES: bool = true;
@@ -55,7 +60,12 @@ pub const PARAMETER_KEYS: &[&str] = &[
     "seed",
     "hallucination_threshold",
     "clearance_margin_m",
+    "min_clearance_m",
     "static_obstacles",
+    "obstacle_timeout_secs",
+    "change_tolerance_m",
+    "tracking_tolerance_rad",
+    "tracking_timeout_secs",
     "diagnostics_rate_hz",
     "stamp_trajectories",
     "use_sim_time",
@@ -127,8 +137,18 @@ pub struct NodeParams {
     pub hallucination_threshold: f64,
     /// Clearance the candidate repair aims for (`PlannerConfig::repair.margin_m`), metres.
     pub clearance_margin_m: f64,
+    /// Candidates and timed plans closer than this to an obstacle are rejected, metres.
+    pub min_clearance_m: f64,
     /// Obstacles that are always present, in addition to the `obstacles` topic.
     pub static_obstacles: Vec<StaticObstacle>,
+    /// Seconds without a valid obstacles message after which the set is stale; 0 = never.
+    pub obstacle_timeout_secs: f64,
+    /// Obstacle and goal changes up to this are no event, metres.
+    pub change_tolerance_m: f64,
+    /// Largest |measured - commanded| joint position before the node holds, radians.
+    pub tracking_tolerance_rad: f64,
+    /// Window in which a controller that stops following is detected, seconds.
+    pub tracking_timeout_secs: f64,
     /// Rate of `/diagnostics`.
     pub diagnostics_rate_hz: f64,
     /// Stamp moving trajectories with the node clock instead of 0.
@@ -224,7 +244,15 @@ impl NodeParams {
             hallucination_threshold: r
                 .positive("hallucination_threshold", defaults::HALLUCINATION_THRESHOLD),
             clearance_margin_m: r.double("clearance_margin_m", defaults::CLEARANCE_MARGIN_M),
+            min_clearance_m: r.double("min_clearance_m", defaults::MIN_CLEARANCE_M),
             static_obstacles: r.obstacles("static_obstacles"),
+            obstacle_timeout_secs: r
+                .double("obstacle_timeout_secs", defaults::OBSTACLE_TIMEOUT_SECS),
+            change_tolerance_m: r.double("change_tolerance_m", defaults::CHANGE_TOLERANCE_M),
+            tracking_tolerance_rad: r
+                .positive("tracking_tolerance_rad", defaults::TRACKING_TOLERANCE_RAD),
+            tracking_timeout_secs: r
+                .positive("tracking_timeout_secs", defaults::TRACKING_TIMEOUT_SECS),
             diagnostics_rate_hz: r.positive("diagnostics_rate_hz", defaults::DIAGNOSTICS_RATE_HZ),
             stamp_trajectories: r.bool("stamp_trajectories", defaults::STAMP_TRAJECTORIES),
             use_sim_time: r.bool("use_sim_time", defaults::USE_SIM_TIME),
@@ -280,6 +308,33 @@ impl NodeParams {
             r.fail(
                 "clearance_margin_m",
                 format!("is {margin}; must be in [0, 1] m"),
+            );
+        }
+        for (key, value, max, unit) in [
+            ("min_clearance_m", self.min_clearance_m, 1.0, "m"),
+            ("change_tolerance_m", self.change_tolerance_m, 0.1, "m"),
+            (
+                "obstacle_timeout_secs",
+                self.obstacle_timeout_secs,
+                3600.0,
+                "s",
+            ),
+        ] {
+            if r.ok(key) && !(value.is_finite() && (0.0..=max).contains(&value)) {
+                r.fail(key, format!("is {value}; must be in [0, {max}] {unit}"));
+            }
+        }
+        if r.ok("change_tolerance_m")
+            && r.ok("min_clearance_m")
+            && self.change_tolerance_m > self.min_clearance_m
+        {
+            r.fail(
+                "change_tolerance_m",
+                format!(
+                    "is {} m, above min_clearance_m ({} m): an obstacle change within the \
+                     tolerance could then bring an obstacle into a verified plan unnoticed",
+                    self.change_tolerance_m, self.min_clearance_m
+                ),
             );
         }
         let scale = self.guidance_scale;

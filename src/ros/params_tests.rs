@@ -45,6 +45,11 @@ fn required_keys_and_defaults() {
     assert_eq!(p.seed, 0);
     assert_eq!(p.hallucination_threshold, 0.05);
     assert!(p.static_obstacles.is_empty());
+    assert_eq!(p.min_clearance_m, 0.005);
+    assert_eq!(p.obstacle_timeout_secs, 0.0, "0 = never");
+    assert_eq!(p.change_tolerance_m, 0.001);
+    assert_eq!(p.tracking_tolerance_rad, 0.1);
+    assert_eq!(p.tracking_timeout_secs, 0.5);
     assert_eq!(p.diagnostics_rate_hz, 2.0);
     assert!(!p.use_sim_time);
     assert!((p.control_period_secs() - 0.02).abs() < 1e-12);
@@ -68,6 +73,11 @@ fn every_key_is_read() {
         ("seed", ParamValue::Integer(7)),
         ("hallucination_threshold", ParamValue::Double(0.1)),
         ("clearance_margin_m", ParamValue::Double(0.02)),
+        ("min_clearance_m", ParamValue::Double(0.003)),
+        ("obstacle_timeout_secs", ParamValue::Double(2.0)),
+        ("change_tolerance_m", ParamValue::Double(0.002)),
+        ("tracking_tolerance_rad", ParamValue::Double(0.05)),
+        ("tracking_timeout_secs", ParamValue::Double(0.3)),
         (
             "static_obstacles",
             ParamValue::DoubleArray(vec![0.5, 0.0, 0.1, -0.5, 0.2, 0.05]),
@@ -84,6 +94,11 @@ fn every_key_is_read() {
     assert_eq!(p.base_frame, "world");
     assert!(!p.stamp_trajectories);
     assert_eq!(p.clearance_margin_m, 0.02);
+    assert_eq!(p.min_clearance_m, 0.003);
+    assert_eq!(p.obstacle_timeout_secs, 2.0);
+    assert_eq!(p.change_tolerance_m, 0.002);
+    assert_eq!(p.tracking_tolerance_rad, 0.05);
+    assert_eq!(p.tracking_timeout_secs, 0.3);
     assert_eq!(p.control_rate_hz, 100.0);
     assert_eq!(p.replan_rate_hz, 5.0);
     assert_eq!(p.num_samples, 64);
@@ -213,6 +228,18 @@ fn out_of_range_values_are_errors() {
             "expected 0.0 ..= 100.0",
         ),
         ("seed", ParamValue::Integer(-1), "expected >= 0"),
+        ("min_clearance_m", ParamValue::Double(-0.001), "[0, 1] m"),
+        ("change_tolerance_m", ParamValue::Double(0.5), "[0, 0.1] m"),
+        (
+            "change_tolerance_m",
+            ParamValue::Double(0.01),
+            "above min_clearance_m",
+        ),
+        (
+            "obstacle_timeout_secs",
+            ParamValue::Double(f64::NAN),
+            "finite",
+        ),
         ("sampler", s("euler"), "expected `ddim` or `ddpm`"),
         ("selection", s("best"), "expected `mass` or `cost`"),
         ("device", s("gpu"), "`cpu`, `cuda:N` or `auto`"),

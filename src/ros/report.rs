@@ -106,6 +106,8 @@ pub struct PlanningStats {
     /// Receding-horizon plans not adopted because they would not end sooner than the current.
     pub not_better: u64,
     pub superseded: u64,
+    /// Tracking faults (holds at the measured state).
+    pub tracking_faults: u64,
     pub last: Option<OutcomeSummary>,
 }
 
@@ -116,6 +118,8 @@ pub fn reason_kind(reason: &RejectReason) -> &'static str {
         RejectReason::StartError { .. } => "start_error",
         RejectReason::JointLimit { .. } => "joint_limit",
         RejectReason::Collision { .. } => "collision",
+        RejectReason::Clearance { .. } => "clearance",
+        RejectReason::VerificationFailed { .. } => "verification_failed",
         RejectReason::GoalError { .. } => "goal_error",
         RejectReason::Hallucination { .. } => "hallucination",
         RejectReason::WrongMode { .. } => "wrong_mode",
@@ -351,6 +355,13 @@ impl NodeCore {
                 ms(ticks.period_error.quantile(0.99)),
             ),
             ("period_error_ms_max".into(), ms(ticks.period_error.max())),
+            (
+                "tracking_error_rad".into(),
+                self.tracking
+                    .last_error_rad()
+                    .map_or("n/a".into(), |e| format!("{e:.4}")),
+            ),
+            ("tracking_faults".into(), stats.tracking_faults.to_string()),
         ];
         vec![
             status(Area::Inputs, "inputs", "ok".into(), input_values),

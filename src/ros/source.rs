@@ -31,6 +31,7 @@ pub fn planner_config(params: &NodeParams) -> PlannerConfig {
         },
         goal_tolerance_m: params.goal_tolerance_m,
         hallucination_threshold: Some(params.hallucination_threshold),
+        min_clearance_m: params.min_clearance_m,
         repair: crate::planning::RepairConfig {
             margin_m: params.clearance_margin_m,
             ..Default::default()

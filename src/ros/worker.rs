@@ -260,14 +260,19 @@ pub(crate) fn plan_once(
         Ok(Err(e)) => Err(PlanFailure::Error(e.to_string())),
         Err(payload) => {
             planner.reset();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            Err(PlanFailure::Panic(message.to_string()))
+            Err(PlanFailure::Panic(panic_message(payload.as_ref())))
         }
     }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+        .to_string()
 }
 
 #[cfg(test)]

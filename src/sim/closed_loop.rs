@@ -348,6 +348,7 @@ impl<'a> SceneRun<'a> {
             frame_id: params.base_frame.clone(),
             position_m: [o.center_m[0], o.center_m[1], 0.0],
             scale_m: [2.0 * o.radius_m, 2.0 * o.radius_m, 0.1],
+            lifetime_secs: 0.0,
         }))
         .collect();
         core.on_obstacles(&markers, 0.0);

@@ -14,7 +14,8 @@ rules, its first point against the current state, the output rate, collisions of
 motion, reaching goals, and /diagnostics. It writes a JSON report (checks, stats) to the path in
 the config and exits 0 when it could run the scenario (the Rust test asserts the checks).
 
-Config keys: scenario (follow | bad_inputs | sim_time | model_smoke | bench), namespace, report,
+Config keys: scenario (follow | bad_inputs | sim_time | model_smoke | bench | fuzz: see
+fuzz_peer.py), namespace, report,
 period_s, num_samples,
 joints, link_lengths_m, link_radius_m, max_velocity_rad_s, start_rad, goal_tolerance_m, mode,
 reach_timeout_s, bench_secs, debug, scene {goal_m, goal_2_m, obstacle [x, y, r]}.
@@ -124,6 +125,8 @@ class Peer:
         self.next_state = time.monotonic()
         self.last_trajectory = None
         self.previous_points = None
+        # Further checks of every received trajectory (fuzz_peer.py).
+        self.trajectory_hooks = []
 
     # --- checks -----------------------------------------------------------------------------
     def check(self, name, ok, detail=''):
@@ -131,6 +134,8 @@ class Peer:
         return ok
 
     def on_trajectory(self, msg):
+        for hook in self.trajectory_hooks:
+            hook(msg)
         now = time.monotonic()
         self.stamps.append((secs(msg.header.stamp), len(msg.points)))
         self.receipts.append(now)
@@ -626,9 +631,10 @@ def main():
     cfg = json.load(open(sys.argv[1]))
     rclpy.init()
     peer = Peer(cfg)
+    from fuzz_peer import scenario_fuzz
     scenarios = {'follow': scenario_follow, 'bad_inputs': scenario_bad_inputs,
                  'sim_time': scenario_sim_time, 'bench': scenario_bench,
-                 'model_smoke': scenario_model_smoke}
+                 'model_smoke': scenario_model_smoke, 'fuzz': scenario_fuzz}
     try:
         scenarios[cfg['scenario']](peer)
     except Exception as e:  # report, do not hide: the Rust test fails on this check

@@ -3,6 +3,7 @@
 
 mod observation;
 mod pipeline;
+mod verify;
 
 use crate::planning::SyntheticSource;
 use crate::robot::{PlanarArm, RobotDescription};

@@ -1,0 +1,216 @@
+//! The tracking monitor: compares the measured joint positions with the commanded ones every
+//! control tick. Two faults (docs/NODE.md, "Safety rules"):
+//! - **off the command**: a joint farther than `tracking_tolerance_rad` from its commanded
+//!   position (the controller aborted, a collision, an e-stop, the arm pushed);
+//! - **not following**: over `tracking_timeout_secs` the command moved but the measured state
+//!   did not follow (a controller switched off or inactive, whose states still arrive).
+//!
+//! On a fault the core holds at the *measured* state and replans from it; stitching onto the
+//! commanded state is only done while it agrees with the measured one.
+
+/// Of the commanded motion over the timeout window, the measured state must have moved at least
+/// this fraction, else the controller does not follow.
+const FOLLOW_FRACTION: f64 = 0.1;
+/// A commanded motion smaller than this over the window (radians) is too small to judge.
+const MIN_WINDOW_MOTION_RAD: f64 = 1e-3;
+
+/// Settings of the monitor (from the node parameters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackingSettings {
+    /// Largest |measured - commanded| per joint, radians.
+    pub tolerance_rad: f64,
+    /// Window of the not-following check, seconds.
+    pub timeout_secs: f64,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        TrackingSettings {
+            tolerance_rad: 0.1,
+            timeout_secs: 0.5,
+        }
+    }
+}
+
+/// A tracking fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackingFault {
+    /// `joint` is `error_rad` from its command.
+    OffCommand { joint: usize, error_rad: f64 },
+    /// Over `window_secs` the command moved `commanded_rad`, the robot `measured_rad`.
+    NotFollowing {
+        window_secs: f64,
+        commanded_rad: f64,
+        measured_rad: f64,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Window {
+    start_secs: f64,
+    measured: Vec<f64>,
+    commanded: Vec<f64>,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct TrackingMonitor {
+    settings: TrackingSettings,
+    window: Option<Window>,
+    /// The largest error of the last check, radians (diagnostics).
+    last_error_rad: Option<f64>,
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> (usize, f64) {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .enumerate()
+        .fold((0, 0.0), |best, (j, d)| {
+            if d > best.1 || d.is_nan() {
+                (j, d)
+            } else {
+                best
+            }
+        })
+}
+
+impl TrackingMonitor {
+    pub fn new(settings: TrackingSettings) -> Self {
+        TrackingMonitor {
+            settings,
+            ..Default::default()
+        }
+    }
+
+    pub fn settings(&self) -> TrackingSettings {
+        self.settings
+    }
+
+    /// The largest |measured - commanded| of the last check, radians.
+    pub fn last_error_rad(&self) -> Option<f64> {
+        self.last_error_rad
+    }
+
+    /// Forgets the window (after a fault or a hold at the measured state).
+    pub fn reset(&mut self) {
+        self.window = None;
+    }
+
+    /// One check at `now`: `measured` and `commanded` positions (robot order) at the same time;
+    /// `moving`: the command is a motion (not a hold).
+    pub fn check(
+        &mut self,
+        now: f64,
+        measured: &[f64],
+        commanded: &[f64],
+        moving: bool,
+    ) -> Option<TrackingFault> {
+        let (joint, error_rad) = max_abs_diff(measured, commanded);
+        self.last_error_rad = Some(error_rad);
+        if !(error_rad <= self.settings.tolerance_rad) {
+            self.window = None;
+            return Some(TrackingFault::OffCommand { joint, error_rad });
+        }
+        if !moving {
+            self.window = None;
+            return None;
+        }
+        let Some(window) = &self.window else {
+            self.window = Some(Window {
+                start_secs: now,
+                measured: measured.to_vec(),
+                commanded: commanded.to_vec(),
+            });
+            return None;
+        };
+        let window_secs = now - window.start_secs;
+        if window_secs < self.settings.timeout_secs {
+            return None;
+        }
+        let (_, commanded_rad) = max_abs_diff(commanded, &window.commanded);
+        let (_, measured_rad) = max_abs_diff(measured, &window.measured);
+        self.window = Some(Window {
+            start_secs: now,
+            measured: measured.to_vec(),
+            commanded: commanded.to_vec(),
+        });
+        (commanded_rad > MIN_WINDOW_MOTION_RAD && measured_rad < FOLLOW_FRACTION * commanded_rad)
+            .then_some(TrackingFault::NotFollowing {
+                window_secs,
+                commanded_rad,
+                measured_rad,
+            })
+    }
+}
+
+impl std::fmt::Display for TrackingFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrackingFault::OffCommand { joint, error_rad } => write!(
+                f,
+                "joint {joint} is {error_rad:.3} rad from its commanded position"
+            ),
+            TrackingFault::NotFollowing {
+                window_secs,
+                commanded_rad,
+                measured_rad,
+            } => write!(
+                f,
+                "the controller does not follow: in {window_secs:.2} s the command moved \
+                 {commanded_rad:.3} rad, the robot {measured_rad:.4} rad"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_past_the_tolerance_and_a_robot_that_does_not_follow_are_faults() {
+        let mut m = TrackingMonitor::new(TrackingSettings {
+            tolerance_rad: 0.05,
+            timeout_secs: 0.2,
+        });
+        assert_eq!(m.check(0.0, &[0.0, 0.0], &[0.01, -0.04], true), None);
+        assert_eq!(
+            m.check(0.1, &[0.0, 0.0], &[0.01, -0.06], true),
+            Some(TrackingFault::OffCommand {
+                joint: 1,
+                error_rad: 0.06
+            })
+        );
+        m.reset();
+        // The command creeps at 0.1 rad/s, the robot stands still: within the tolerance but
+        // detected after the timeout.
+        let mut fault = None;
+        for k in 0..=30 {
+            let t = k as f64 * 0.02;
+            fault = fault.or(m.check(t, &[0.0, 0.0], &[0.1 * (t - 0.2).max(0.0), 0.0], true));
+            if fault.is_some() {
+                assert!(t <= 0.2 + 0.2 + 1e-9, "detected within two windows: {t}");
+                break;
+            }
+        }
+        assert!(
+            matches!(fault, Some(TrackingFault::NotFollowing { .. })),
+            "{fault:?}"
+        );
+        // A robot that follows with a lag is fine; so is a hold.
+        let mut m = TrackingMonitor::new(TrackingSettings {
+            tolerance_rad: 0.05,
+            timeout_secs: 0.2,
+        });
+        for k in 0..100 {
+            let t = k as f64 * 0.02;
+            assert_eq!(m.check(t, &[0.5 * (t - 0.04)], &[0.5 * t], true), None);
+        }
+        assert_eq!(m.check(3.0, &[1.0], &[1.0], false), None);
+        assert!(matches!(
+            m.check(3.1, &[f64::NAN], &[1.0], false),
+            Some(TrackingFault::OffCommand { joint: 0, .. })
+        ));
+    }
+}
