@@ -77,7 +77,9 @@ fn tensor_ops_planning_call_matches_the_fused_kernels() {
         assert!(diff <= 1e-3, "mode {mode}: candidates differ by {diff} rad");
         assert_eq!(fused.chosen_mode, ops.chosen_mode, "mode {mode}");
         assert_eq!(fused.chosen, ops.chosen, "mode {mode}");
-        assert!(fused.chosen.is_some(), "mode {mode}: no plan");
+        if mode == "any" {
+            assert!(fused.chosen.is_some(), "mode {mode}: no plan");
+        }
     }
 }
 
