@@ -12,9 +12,15 @@
 //!   request (batch K) and with one under classifier-free guidance (batch 2K);
 //! - PyTorch (LeRobot's `DiffusionConditionalUnet1d`, diffusers' `DDIMScheduler`) on the same
 //!   weights, from `tools/bench_torch.py`, when a Python with torch is found.
+//!
+//! With `--device D` (`cuda:0`, or `cpu` for comparison) it measures the network on that device
+//! instead, at several candidate counts and with the training throughput: see [`device`].
 
+pub mod device;
 pub mod robot;
 mod torch;
+
+pub use device::run_device;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,9 +29,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::Serialize;
 
+use crate::device::DeviceSpec;
 use crate::diffusion::{sample, SampleRequest, SamplerSettings, SchedulerConfig};
 use crate::model::{
-    CpuThreads, Denoiser, ForwardOptions, KernelChoice, ModeEmbeddingConfig, UnetConfig,
+    CpuThreads, Denoiser, ForwardOptions, KernelChoice, ModeEmbeddingConfig, Precision, UnetConfig,
 };
 use crate::{Error, Result};
 
@@ -60,6 +67,25 @@ pub struct BenchArgs {
     /// The PyTorch benchmark script [default: tools/bench_torch.py of this source tree].
     #[arg(long, value_name = "SCRIPT")]
     pub torch_script: Option<PathBuf>,
+    /// Measure on this device (`cuda:N`, `cpu`, `auto`) at the `--candidates` counts, with the
+    /// training throughput, instead of the CPU report.
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
+    /// With `--device`: candidate counts K of the planning calls.
+    #[arg(long, value_delimiter = ',', default_value = "32,256,1024")]
+    pub candidates: Vec<usize>,
+    /// With `--device`: training batch size (0: skip the training measurement).
+    #[arg(long, default_value_t = 256)]
+    pub train_batch: usize,
+    /// With `--device`: timed training steps.
+    #[arg(long, default_value_t = 20)]
+    pub train_steps: usize,
+    /// With `--device`: the network's implementation (`auto`, `generic`, `tensor-ops`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: KernelChoice,
+    /// With `--device`: the network's float type at inference (`f32`, `f16`, `bf16`).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
 }
 
 /// The benchmarked network and planning call.

@@ -1,8 +1,10 @@
 //! `dplan`: the command-line tool of diffusion_planner.
 //!
 //! - `dplan generate --config config/data_planar_arm.yaml --out DATA`: expert demonstrations.
-//! - `dplan train --config config/train_planar_arm.yaml [--resume]`: train a model folder.
-//! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it.
+//! - `dplan train --config config/train_planar_arm.yaml [--resume] [--device cuda:0]`: train a
+//!   model folder.
+//! - `dplan bench [--json OUT]`: sampling speed on this machine, with PyTorch beside it;
+//!   `dplan bench --device cuda:0`: on a GPU at K = 32, 256, 1024, with training throughput.
 //! - `dplan sample --model DIR --scene FILE.yaml [--png OUT] [--json OUT]`: the planning
 //!   pipeline once, with a figure and a report.
 //! - `dplan eval --model DIR --scenes N --seed S [--report DIR] [--json OUT]`: metrics on
@@ -63,6 +65,9 @@ enum Command {
         /// Continue from the checkpoint in the output folder.
         #[arg(long)]
         resume: bool,
+        /// Device (`cpu`, `cuda:N`, `auto`); overrides the config's `device`.
+        #[arg(long)]
+        device: Option<diffusion_planner::device::DeviceSpec>,
     },
     /// Time the denoiser and a planning call's sampling on this machine (and PyTorch on the
     /// same network when available).
@@ -98,9 +103,16 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Generate { config, out } => run_generate(&config, &out),
-        Command::Train { config, resume } => run_train(&config, resume),
+        Command::Train {
+            config,
+            resume,
+            device,
+        } => run_train(&config, resume, device),
         Command::Bench(args) if args.robot => run_robot_bench(&args),
-        Command::Bench(args) => Ok(bench::run(&args).map(|_| ())?),
+        Command::Bench(args) => match args.device {
+            Some(device) => Ok(bench::run_device(&args, device).map(|_| ())?),
+            None => Ok(bench::run(&args).map(|_| ())?),
+        },
         Command::Sample(args) => {
             let report = run_sample(&args)?;
             print!("{}", report.summary());
@@ -222,8 +234,15 @@ fn run_generate(config_path: &std::path::Path, out: &std::path::Path) -> Result<
     Ok(())
 }
 
-fn run_train(config_path: &std::path::Path, resume: bool) -> Result<()> {
-    let config = TrainConfig::load(config_path)?;
+fn run_train(
+    config_path: &std::path::Path,
+    resume: bool,
+    device: Option<diffusion_planner::device::DeviceSpec>,
+) -> Result<()> {
+    let mut config = TrainConfig::load(config_path)?;
+    if let Some(device) = device {
+        config.device = device.to_string();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

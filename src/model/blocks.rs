@@ -7,7 +7,7 @@ use candle_nn::VarBuilder;
 use super::conv::Conv1d;
 use super::cpu::kernels::{self, Film};
 use super::cpu::{Act, CpuSlice, Par};
-use super::ops;
+use super::ops::{self, OpImpl};
 
 /// `Conv1d(k, padding k/2) -> GroupNorm -> Mish`; tensors `block.0.{weight,bias}` (conv) and
 /// `block.1.{weight,bias}` (GroupNorm).
@@ -63,10 +63,10 @@ impl Conv1dBlock {
     }
 }
 
-impl Module for Conv1dBlock {
+impl Conv1dBlock {
     /// x: (B, in, T) -> (B, out, T)
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::mish(&self.norm.forward(&self.conv.forward(x)?)?)
+    pub(crate) fn forward(&self, x: &Tensor, imp: OpImpl) -> Result<Tensor> {
+        ops::mish(&self.norm.forward(&self.conv.forward(x, imp)?, imp)?, imp)
     }
 }
 
@@ -193,14 +193,15 @@ impl ConditionalResidualBlock1d {
         Ok(out)
     }
 
-    /// x: (B, in, T), cond: (B, cond_dim) -> (B, out, T)
+    /// x: (B, in, T), `mish_cond`: Mish of the condition (B, cond_dim), computed once per
+    /// forward for all blocks (every block's `cond_encoder` starts with it) -> (B, out, T)
     ///
     /// FiLM: the Linear's output is `[scale (out), bias (out)]`, applied as `scale * h + bias`
     /// (or `h + bias` without scale modulation).
-    pub(crate) fn forward(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(x)?;
+    pub(crate) fn forward(&self, x: &Tensor, mish_cond: &Tensor, imp: OpImpl) -> Result<Tensor> {
+        let h = self.conv1.forward(x, imp)?;
         // (B, cond_channels) -> (B, cond_channels, 1)
-        let embed = self.cond_encoder.forward(&ops::mish(cond)?)?.unsqueeze(2)?;
+        let embed = self.cond_encoder.forward(mish_cond)?.unsqueeze(2)?;
         let h = if self.use_film_scale_modulation {
             let scale = embed.narrow(1, 0, self.out_channels)?;
             let bias = embed.narrow(1, self.out_channels, self.out_channels)?;
@@ -208,9 +209,9 @@ impl ConditionalResidualBlock1d {
         } else {
             h.broadcast_add(&embed)?
         };
-        let h = self.conv2.forward(&h)?;
+        let h = self.conv2.forward(&h, imp)?;
         match &self.residual_conv {
-            Some(conv) => h + conv.forward(x)?,
+            Some(conv) => h + conv.forward(x, imp)?,
             None => h + x,
         }
     }

@@ -7,11 +7,12 @@
 //! convolution's input or weight tracks gradients it is unfold + one matmul here
 //! ([`conv1d_unfold`]), the upsample is a conv1d (polyphase), and 1x1 convolutions a matmul.
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::cpu::kernels::{self, ConvGeom, Mat};
 use super::cpu::{Act, CpuSlice, Dims, Par};
+use super::ops::OpImpl;
 use super::train_ops::UnfoldOp;
 
 /// `nn.Conv1d` with bias. Weight `(out, in, k)` and bias `(out,)` under `weight` / `bias`.
@@ -147,13 +148,13 @@ impl Conv1d {
     }
 }
 
-impl Module for Conv1d {
+impl Conv1d {
     /// x: (B, in, L) -> (B, out, (L + 2 padding - k) / stride + 1)
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, imp: OpImpl) -> Result<Tensor> {
         let y = if self.is_pointwise() {
             pointwise_conv(x, &self.weight)?
         } else {
-            conv1d(x, &self.weight, self.padding, self.stride)?
+            conv1d(x, &self.weight, self.padding, self.stride, imp)?
         };
         y.broadcast_add(&self.bias)
     }
@@ -175,11 +176,18 @@ pub(crate) fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// Cross-correlation without bias, as PyTorch's `conv1d`: x (B, in, L), w (out, in, k) ->
 /// (B, out, L_out), `L_out = (L + 2 padding - k) / stride + 1`.
 ///
-/// With gradients tracked (training) this is [`conv1d_unfold`]; otherwise candle's conv1d
-/// (whose forward is right; only its backward is not, see the module docs).
-pub(crate) fn conv1d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+/// With gradients tracked (training) this is [`conv1d_unfold`]; otherwise candle's conv1d on
+/// any device (whose forward is right, on the CPU and on CUDA; only its backward is not, see
+/// the module docs).
+pub(crate) fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    padding: usize,
+    stride: usize,
+    imp: OpImpl,
+) -> Result<Tensor> {
     if x.track_op() || w.track_op() {
-        conv1d_unfold(x, w, padding, stride)
+        conv1d_unfold(x, w, padding, stride, imp)
     } else {
         x.conv1d(w, padding, stride, 1, 1)
     }
@@ -188,13 +196,14 @@ pub(crate) fn conv1d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> R
 /// [`conv1d`] as unfold + matmul, from differentiable ops whose backward is right for any batch:
 /// the input's columns `(in k, B L_out)` (row `i k + j`, the weight's own layout: the
 /// zero-padded input's `k` shifted, strided views) are multiplied by the weight `(out, in k)` in
-/// one matrix product (not one per sample). On the CPU the columns are one op with its own
-/// backward ([`UnfoldOp`]); elsewhere narrows and a stack.
+/// one matrix product (not one per sample). With [`OpImpl::Native`] on the CPU the columns are
+/// one op with its own backward ([`UnfoldOp`]); otherwise narrows and a stack.
 pub(crate) fn conv1d_unfold(
     x: &Tensor,
     w: &Tensor,
     padding: usize,
     stride: usize,
+    imp: OpImpl,
 ) -> Result<Tensor> {
     let (b, c_in, l) = x.dims3()?;
     let (c_out, c_in_w, k) = w.dims3()?;
@@ -206,7 +215,7 @@ pub(crate) fn conv1d_unfold(
         );
     }
     let l_out = (l + 2 * padding - k) / stride + 1;
-    let cols = if x.device().is_cpu() && x.dtype() == DType::F32 {
+    let cols = if imp.fused_cpu(x) {
         x.contiguous()?
             .apply_op1(UnfoldOp(ConvGeom { k, padding, stride }))?
     } else {
@@ -382,12 +391,12 @@ impl Upsample1d {
     }
 }
 
-impl Module for Upsample1d {
+impl Upsample1d {
     /// x: (B, C, L) -> (B, C, 2L)
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, imp: OpImpl) -> Result<Tensor> {
         let (b, c, l) = x.dims3()?;
         // (B, 2C, L) -> (B, 2, C, L) -> (B, C, L, 2) -> (B, C, 2L)
-        let phases = conv1d(x, &self.polyphase_kernel()?, 1, 1)?;
+        let phases = conv1d(x, &self.polyphase_kernel()?, 1, 1, imp)?;
         phases
             .reshape((b, 2, c, l))?
             .permute((0, 2, 3, 1))?
@@ -400,7 +409,7 @@ impl Module for Upsample1d {
 mod tests {
     use super::*;
     use crate::model::test_util::max_diff;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn unfold_conv_and_pointwise_conv_match_candle_conv1d_at_batch_3() {
@@ -416,9 +425,14 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (3, c_in, l), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (c_out, c_in, k), &dev).unwrap();
             let want = x.conv1d(&w, padding, stride, 1, 1).unwrap();
-            let got = conv1d_unfold(&x, &w, padding, stride).unwrap();
-            assert_eq!(got.dims(), want.dims());
-            assert!(max_diff(&got, &want) < 1e-5, "k {k} stride {stride} L {l}");
+            for imp in [OpImpl::Native, OpImpl::TensorOps] {
+                let got = conv1d_unfold(&x, &w, padding, stride, imp).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                assert!(
+                    max_diff(&got, &want) < 1e-5,
+                    "{imp:?} k {k} stride {stride} L {l}"
+                );
+            }
             if k == 1 {
                 let got = pointwise_conv(&x, &w).unwrap();
                 assert!(max_diff(&got, &want) < 1e-5);
@@ -443,7 +457,13 @@ mod tests {
         map.insert("bias".to_string(), Tensor::new(&bias[..], &dev).unwrap());
         let up = Upsample1d::new(c, VarBuilder::from_tensors(map, DType::F32, &dev)).unwrap();
         let xt = Tensor::from_vec(x.clone(), (b, c, l), &dev).unwrap();
-        let y = up.forward(&xt).unwrap().to_vec3::<f32>().unwrap();
+        let y = up
+            .forward(&xt, OpImpl::Native)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
+        let y_tensor_ops = up.forward(&xt, OpImpl::TensorOps).unwrap();
+        assert_eq!(y_tensor_ops.to_vec3::<f32>().unwrap(), y);
         for bi in 0..b {
             for o in 0..c {
                 let mut want = vec![bias[o]; 2 * l];

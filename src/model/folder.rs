@@ -11,7 +11,7 @@ use candle_nn::{VarBuilder, VarMap};
 use sha2::{Digest, Sha256};
 
 use super::spec::{ModelSpec, MODEL_YAML};
-use super::{Denoiser, ModeEmbeddingConfig, UnetConfig};
+use super::{Denoiser, ModeEmbeddingConfig, Precision, UnetConfig};
 use crate::{Error, Result};
 
 /// A model folder loaded onto a device: the validated spec and the denoiser built from weights
@@ -34,6 +34,11 @@ impl LoadedModel {
     /// [`Error::UnexpectedTensors`] (all naming the tensor and the expected and found values).
     /// Float weights of any width are converted to f32.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_with_precision(dir, device, Precision::F32)
+    }
+
+    /// [`Self::load`] with the weights converted to `precision` (f16 / bf16 inference).
+    pub fn load_with_precision(dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
         let spec = ModelSpec::load(&dir.join(MODEL_YAML))?;
         let path = dir.join(&spec.weights.file);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -72,7 +77,7 @@ impl LoadedModel {
                 candle_core::safetensors::Load::load(&view, device)?.to_dtype(DType::F32)?;
             tensors.insert(name, tensor);
         }
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let vb = VarBuilder::from_tensors(tensors, precision.dtype(), device);
         let denoiser = Denoiser::new(&spec.unet_config(), mode_embedding_config(&spec), vb)?;
         Ok(Self {
             spec,
@@ -90,6 +95,11 @@ impl LoadedModel {
     /// The network.
     pub fn denoiser(&self) -> &Denoiser {
         &self.denoiser
+    }
+
+    /// Sets how the network's forward pass computes (see [`crate::model::ForwardOptions`]).
+    pub fn set_forward_options(&mut self, options: crate::model::ForwardOptions) {
+        self.denoiser.set_forward_options(options);
     }
 
     /// The folder it was loaded from.

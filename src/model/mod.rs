@@ -19,7 +19,7 @@ mod train_ops;
 mod unet;
 
 pub use config::UnetConfig;
-pub use cpu::{sgemm_square, CpuThreads, ForwardOptions, KernelChoice};
+pub use cpu::{sgemm_square, CpuThreads, ForwardOptions, KernelChoice, Precision};
 pub use denoiser::{Denoiser, ModeEmbeddingConfig, MODE_EMBEDDING_PREFIX};
 pub use folder::{
     check_tensors, expected_tensors, mode_embedding_config, save_model_folder,

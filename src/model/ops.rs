@@ -1,9 +1,9 @@
 //! The U-Net's elementwise and normalisation operations (the convolutions are in
 //! [`super::conv`]), differentiable on any device: candle ops, or on the CPU one fused custom op
-//! with its own backward (`train_ops.rs`). The forward-only CPU kernels of inference are in
-//! [`super::cpu`].
+//! with its own backward (`train_ops.rs`), as [`OpImpl`] says. The forward-only CPU kernels of
+//! inference are in [`super::cpu`].
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::cpu::kernels;
@@ -13,12 +13,30 @@ use super::train_ops::{GroupNormOp, MishOp};
 /// PyTorch's `nn.GroupNorm` default epsilon.
 const GROUP_NORM_EPS: f64 = 1e-5;
 
+/// How the differentiable forward computes Mish, GroupNorm and a convolution's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpImpl {
+    /// f32 on the CPU: the fused custom ops of `train_ops.rs` (each with its own backward);
+    /// any other device or dtype: candle's tensor ops.
+    Native,
+    /// candle's tensor ops on every device: on the CPU exactly the op sequence that runs on
+    /// CUDA (none of the CPU's custom ops), so that the CUDA path is testable without a GPU.
+    TensorOps,
+}
+
+impl OpImpl {
+    /// True if `x` goes through the CPU's fused custom ops.
+    pub(crate) fn fused_cpu(self, x: &Tensor) -> bool {
+        self == OpImpl::Native && x.device().is_cpu() && x.dtype() == DType::F32
+    }
+}
+
 /// Mish, `x * tanh(softplus(x))` (PyTorch's `nn.Mish`), elementwise on any shape.
 ///
-/// f32 on the CPU: one fused pass (a custom op whose backward is one more pass, see
-/// [`MishOp`]); elsewhere [`mish_generic`].
-pub(crate) fn mish(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 {
+/// [`OpImpl::Native`] with f32 on the CPU: one fused pass (a custom op whose backward is one
+/// more pass, see [`MishOp`]); otherwise [`mish_generic`].
+pub(crate) fn mish(x: &Tensor, imp: OpImpl) -> Result<Tensor> {
+    if imp.fused_cpu(x) {
         x.contiguous()?.apply_op1(MishOp)
     } else {
         mish_generic(x)
@@ -34,9 +52,9 @@ pub(crate) fn mish_generic(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `nn.GroupNorm(n_groups, channels)` (eps 1e-5, affine) on `(B, C, L)`: tensors `weight (C,)`
-/// and `bias (C,)`. f32 on the CPU: one op with its own backward ([`GroupNormOp`]); elsewhere
-/// the arithmetic of `candle_nn::GroupNorm` (mean, then the mean of the squared deviations) in
-/// candle ops.
+/// and `bias (C,)`. [`OpImpl::Native`] with f32 on the CPU: one op with its own backward
+/// ([`GroupNormOp`]); otherwise the arithmetic of `candle_nn::GroupNorm` (mean, then the mean of
+/// the squared deviations) in candle ops.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupNorm {
     weight: Tensor,
@@ -84,9 +102,9 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
+impl GroupNorm {
     /// x: (B, C, L) -> (B, C, L)
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, imp: OpImpl) -> Result<Tensor> {
         let (_, c, _) = x.dims3()?;
         if c != self.weight.dim(0)? {
             candle_core::bail!(
@@ -95,7 +113,7 @@ impl Module for GroupNorm {
                 self.weight.dim(0)?
             );
         }
-        if x.device().is_cpu() && x.dtype() == DType::F32 {
+        if imp.fused_cpu(x) {
             let op = GroupNormOp {
                 groups: self.groups,
                 eps: GROUP_NORM_EPS as f32,
@@ -114,6 +132,12 @@ pub(crate) fn group_norm_generic(
     bias: &Tensor,
     groups: usize,
 ) -> Result<Tensor> {
+    if x.dtype() != DType::F32 {
+        // f16 / bf16 inference: the statistics and the affine in f32.
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32);
+        return group_norm_generic(&f32(x)?, &f32(weight)?, &f32(bias)?, groups)?
+            .to_dtype(x.dtype());
+    }
     let (b, c, l) = x.dims3()?;
     let n = (c / groups * l) as f64;
     let xg = x.reshape((b, groups, c / groups * l))?;
@@ -152,7 +176,7 @@ mod tests {
     fn mish_matches_the_definition() {
         let xs = [-100.0f32, -20.0, -3.0, -0.5, 0.0, 0.7, 4.0, 30.0, 100.0];
         let t = Tensor::new(&xs[..], &Device::Cpu).unwrap();
-        let got = mish(&t).unwrap().to_vec1::<f32>().unwrap();
+        let got = mish(&t, OpImpl::Native).unwrap().to_vec1::<f32>().unwrap();
         for (x, y) in xs.iter().zip(got) {
             let x = f64::from(*x);
             let want = x * (x.exp().ln_1p()).tanh();
@@ -174,7 +198,8 @@ mod tests {
             .unwrap()
             .reshape((50, 4))
             .unwrap();
-        let fused = mish(&xt).unwrap();
+        let fused = mish(&xt, OpImpl::Native).unwrap();
+        assert!(max_diff(&mish(&xt, OpImpl::TensorOps).unwrap(), &fused) < 1e-5);
         let generic = mish_generic(&xt).unwrap();
         assert!(max_diff(&fused, &generic) < 1e-5);
         let g_fused = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
@@ -191,18 +216,20 @@ mod tests {
     #[test]
     fn mish_gradient_is_finite_for_large_inputs() {
         let var = candle_core::Var::new(&[-200.0f32, 0.0, 200.0][..], &Device::Cpu).unwrap();
-        let grads = mish(var.as_tensor())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g = grads.get(&var).unwrap().to_vec1::<f32>().unwrap();
-        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
-        assert!(
-            (g[1] - 0.6).abs() < 1e-3 && (g[2] - 1.0).abs() < 1e-6,
-            "{g:?}"
-        );
+        for imp in [OpImpl::Native, OpImpl::TensorOps] {
+            let grads = mish(var.as_tensor(), imp)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g = grads.get(&var).unwrap().to_vec1::<f32>().unwrap();
+            assert!(g.iter().all(|v| v.is_finite()), "{imp:?}: {g:?}");
+            assert!(
+                (g[1] - 0.6).abs() < 1e-3 && (g[2] - 1.0).abs() < 1e-6,
+                "{imp:?}: {g:?}"
+            );
+        }
     }
 
     #[test]

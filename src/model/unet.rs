@@ -21,7 +21,7 @@ use super::blocks::{BlockSizes, ConditionalResidualBlock1d, Conv1dBlock};
 use super::conv::{Conv1d, Upsample1d};
 use super::cpu::kernels::{self, Par};
 use super::cpu::{self as cpu, Act, CpuSlice, ForwardOptions, KernelChoice};
-use super::ops;
+use super::ops::{self, OpImpl};
 use super::UnetConfig;
 
 /// The prefix of every U-Net tensor in a model file (LeRobot's `DiffusionPolicy.diffusion.unet`).
@@ -59,6 +59,9 @@ pub struct ConditionalUnet1d {
     options: ForwardOptions,
     /// Some weight is a `Var` or depends on one (training): the CPU kernels are not used.
     weights_track_grad: bool,
+    /// The weights' dtype (f32 unless loaded at another [`super::Precision`]); activations are
+    /// computed in it, GroupNorm's statistics in f32.
+    dtype: DType,
 }
 
 impl ConditionalUnet1d {
@@ -140,10 +143,12 @@ impl ConditionalUnet1d {
             final_conv,
             options: ForwardOptions::default(),
             weights_track_grad: false,
+            dtype: DType::F32,
         };
         let mut tracks = false;
         unet.visit(&mut |t| tracks |= t.track_op());
         unet.weights_track_grad = tracks;
+        unet.dtype = unet.step_linear1.weight().dtype();
         Ok(unet)
     }
 
@@ -190,6 +195,7 @@ impl ConditionalUnet1d {
     pub fn uses_cpu_kernels(&self, x: &Tensor, global_cond: Option<&Tensor>) -> bool {
         self.options.kernels == KernelChoice::Auto
             && !self.weights_track_grad
+            && self.dtype == DType::F32
             && cpu::readable(x)
             && global_cond.is_none_or(cpu::readable)
     }
@@ -210,7 +216,7 @@ impl ConditionalUnet1d {
     ///
     /// Runs the fused CPU kernels (forward-only) when [`Self::uses_cpu_kernels`] says so, and
     /// the generic, differentiable candle ops otherwise (training, CUDA,
-    /// [`KernelChoice::Generic`]).
+    /// [`KernelChoice::Generic`], [`KernelChoice::TensorOps`]).
     pub fn forward(
         &self,
         x: &Tensor,
@@ -253,43 +259,53 @@ impl ConditionalUnet1d {
             return self.forward_cpu(x, timesteps, global_cond);
         }
 
+        let imp = match self.options.kernels {
+            KernelChoice::TensorOps => OpImpl::TensorOps,
+            KernelChoice::Auto | KernelChoice::Generic => OpImpl::Native,
+        };
         // (B, e): sinusoidal embedding -> Linear -> Mish -> Linear
-        let step = ops::sinusoidal_embedding(timesteps, self.config.diffusion_step_embed_dim)?;
+        let step = ops::sinusoidal_embedding(timesteps, self.config.diffusion_step_embed_dim)?
+            .to_dtype(self.dtype)?;
         let step = self
             .step_linear2
-            .forward(&ops::mish(&self.step_linear1.forward(&step)?)?)?;
+            .forward(&ops::mish(&self.step_linear1.forward(&step)?, imp)?)?;
         // (B, e + G): the FiLM condition (shape checked above).
         let cond = match global_cond {
             None => step,
             Some(g) => Tensor::cat(&[&step, &g.to_dtype(step.dtype())?], 1)?,
         };
+        // Every block's cond_encoder starts with Mish: once here, not once per block (the same
+        // values; on CUDA 9 kernel launches per block fewer).
+        let cond = ops::mish(&cond, imp)?;
 
         // (B, D, T)
-        let mut h = x.transpose(1, 2)?.contiguous()?;
+        let mut h = x.transpose(1, 2)?.contiguous()?.to_dtype(self.dtype)?;
         let mut skips = Vec::with_capacity(self.down.len());
         for level in &self.down {
-            h = level.resnet.forward(&h, &cond)?;
-            h = level.resnet2.forward(&h, &cond)?;
+            h = level.resnet.forward(&h, &cond, imp)?;
+            h = level.resnet2.forward(&h, &cond, imp)?;
             skips.push(h.clone());
             if let Some(downsample) = &level.downsample {
-                h = downsample.forward(&h)?;
+                h = downsample.forward(&h, imp)?;
             }
         }
         for block in &self.mid {
-            h = block.forward(&h, &cond)?;
+            h = block.forward(&h, &cond, imp)?;
         }
         for level in &self.up {
             let Some(skip) = skips.pop() else {
                 candle_core::bail!("U-Net: missing skip connection");
             };
             h = Tensor::cat(&[&h, &skip], 1)?;
-            h = level.resnet.forward(&h, &cond)?;
-            h = level.resnet2.forward(&h, &cond)?;
-            h = level.upsample.forward(&h)?;
+            h = level.resnet.forward(&h, &cond, imp)?;
+            h = level.resnet2.forward(&h, &cond, imp)?;
+            h = level.upsample.forward(&h, imp)?;
         }
-        let h = self.final_conv.forward(&self.final_block.forward(&h)?)?;
-        // (B, D, T) -> (B, T, D)
-        h.transpose(1, 2)?.contiguous()
+        let h = self
+            .final_conv
+            .forward(&self.final_block.forward(&h, imp)?, imp)?;
+        // (B, D, T) -> (B, T, D), in the input's dtype.
+        h.transpose(1, 2)?.contiguous()?.to_dtype(x.dtype())
     }
 
     /// Batch x horizon columns of one part of the fused forward pass: larger batches run in

@@ -26,7 +26,7 @@ use super::condition::ConditionTerm;
 use super::source::{CandidateBatch, CandidateSource};
 use crate::device::DeviceSpec;
 use crate::diffusion::{sample, SampleRequest, SamplerSettings};
-use crate::model::{LoadedModel, ModelSpec};
+use crate::model::{LoadedModel, ModelSpec, Precision};
 use crate::{Error, Result};
 
 /// A trained diffusion model that proposes candidate paths (see the module docs).
@@ -53,8 +53,18 @@ impl DiffusionSource {
     /// Loads the model folder `dir` onto `device` (every check of [`LoadedModel::load`]) and
     /// wraps it (see [`Self::from_model`]).
     pub fn load(dir: &Path, device: DeviceSpec, settings: SamplerSettings) -> Result<Self> {
+        Self::load_with_precision(dir, device, settings, Precision::F32)
+    }
+
+    /// [`Self::load`] with the network's weights and activations in `precision`.
+    pub fn load_with_precision(
+        dir: &Path,
+        device: DeviceSpec,
+        settings: SamplerSettings,
+        precision: Precision,
+    ) -> Result<Self> {
         let device = device.open()?;
-        let model = LoadedModel::load(dir, &device)?;
+        let model = LoadedModel::load_with_precision(dir, &device, precision)?;
         Self::from_model(model, settings)
     }
 
@@ -121,6 +131,11 @@ impl DiffusionSource {
     /// The sampler settings, to change between calls (checked at the next call).
     pub fn settings_mut(&mut self) -> &mut SamplerSettings {
         &mut self.settings
+    }
+
+    /// Sets how the network's forward pass computes (fused CPU kernels, generic or tensor ops).
+    pub fn set_forward_options(&mut self, options: crate::model::ForwardOptions) {
+        self.model.set_forward_options(options);
     }
 
     /// Whether the network runs on a CUDA device.

@@ -21,7 +21,7 @@ use clap::Args;
 
 use crate::device::DeviceSpec;
 use crate::diffusion::{SamplerKind, SamplerSettings};
-use crate::model::{ModelSpec, MODEL_YAML};
+use crate::model::{ForwardOptions, KernelChoice, ModelSpec, Precision, MODEL_YAML};
 use crate::planning::{
     DiffusionSource, ModeRequest, ObservationError, PlanError, Planner, PlannerConfig,
 };
@@ -80,6 +80,15 @@ pub struct SampleArgs {
     /// Device: cpu, cuda:N or auto. Only the CPU is byte-reproducible.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
+    /// The network's implementation: `auto` (the fused CPU kernels on the CPU), `generic`
+    /// (candle ops; on the CPU with fused custom ops) or `tensor-ops` (candle's tensor ops
+    /// only: on the CPU the computation that runs on CUDA).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: KernelChoice,
+    /// The network's float type: `f32`, or `f16` / `bf16` (generic candle ops; inputs,
+    /// outputs and GroupNorm statistics stay f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
     /// Write the two-panel figure (workspace, configuration space) to this PNG.
     #[arg(long)]
     pub png: Option<PathBuf>,
@@ -138,6 +147,8 @@ impl SampleArgs {
             hallucination_threshold: None,
             planner: None,
             device: DeviceSpec::Cpu,
+            kernels: KernelChoice::Auto,
+            precision: Precision::F32,
             png: None,
             json: None,
             omit_timings: false,
@@ -208,7 +219,16 @@ pub fn run_sample(args: &SampleArgs) -> Result<SampleReport, SampleError> {
     let spec = ModelSpec::load(&args.model.join(MODEL_YAML))?;
     let settings = args.sampler_settings(&spec);
     let config = args.planner_config()?;
-    let source = DiffusionSource::load(&args.model, args.device, settings.clone())?;
+    let mut source = DiffusionSource::load_with_precision(
+        &args.model,
+        args.device,
+        settings.clone(),
+        args.precision,
+    )?;
+    source.set_forward_options(ForwardOptions {
+        kernels: args.kernels,
+        ..ForwardOptions::default()
+    });
     let spec = source.spec().clone();
     let arm = PlanarArm::new(spec.robot.clone())?;
     let mode_names = spec.modes.as_ref().map_or(Vec::new(), |m| m.names.clone());

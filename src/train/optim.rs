@@ -198,13 +198,25 @@ impl AdamW {
 /// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
 pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Result<f64> {
     let mut total = 0.0f64;
-    for var in vars {
-        if let Some(g) = grads.get(var) {
-            total += g
-                .to_dtype(DType::F64)?
-                .sqr()?
-                .sum_all()?
-                .to_scalar::<f64>()?;
+    if vars.first().is_none_or(|v| v.device().is_cpu()) {
+        for var in vars {
+            if let Some(g) = grads.get(var) {
+                total += g
+                    .to_dtype(DType::F64)?
+                    .sqr()?
+                    .sum_all()?
+                    .to_scalar::<f64>()?;
+            }
+        }
+    } else {
+        // On a GPU: one read back to the host for all variables, not one per variable.
+        let squares = vars
+            .iter()
+            .filter_map(|var| grads.get(var))
+            .map(|g| g.to_dtype(DType::F64)?.sqr()?.sum_all())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        if !squares.is_empty() {
+            total = Tensor::stack(&squares, 0)?.sum_all()?.to_scalar::<f64>()?;
         }
     }
     let norm = total.sqrt();

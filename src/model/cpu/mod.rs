@@ -13,7 +13,8 @@
 //! weights updated in place stay current) and is forward-only: no gradients. The U-Net uses it
 //! when [`KernelChoice::Auto`] is set (the default), the input is f32 on the CPU and neither
 //! the inputs nor any weight tracks gradients (see [`ConditionalUnet1d::forward`]); training
-//! (weights are `Var`s) and CUDA run the generic candle ops of `ops.rs`.
+//! (weights are `Var`s) and CUDA run the generic candle ops of `ops.rs` (on CUDA only candle's
+//! tensor ops; [`KernelChoice::TensorOps`] runs exactly those on the CPU).
 //!
 //! [`ConditionalUnet1d::forward`]: super::ConditionalUnet1d::forward
 
@@ -23,16 +24,45 @@ use candle_core::{CpuStorage, DType, Device, Result, Storage, StorageRef, Tensor
 
 pub(crate) use kernels::{Dims, Par};
 
-/// Which implementation [`ConditionalUnet1d::forward`](super::ConditionalUnet1d::forward) uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which implementation [`ConditionalUnet1d::forward`](super::ConditionalUnet1d::forward) uses
+/// (`--kernels auto|generic|tensor-ops` on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum KernelChoice {
     /// The fused CPU kernels when the device is the CPU, the dtype f32 and nothing tracks
     /// gradients; the generic candle ops otherwise.
     #[default]
     Auto,
     /// Always the generic candle ops (differentiable, any device): the reference the fused
-    /// kernels are tested against.
+    /// kernels are tested against. On the CPU (f32) Mish, GroupNorm and the convolutions'
+    /// columns are fused custom ops with their own backward (what training on the CPU runs).
     Generic,
+    /// The generic candle ops with candle's tensor ops only, on every device: on the CPU the
+    /// same sequence of ops that runs on CUDA (where none of the CPU's custom ops exists), so
+    /// that the CUDA path is tested without a GPU. Slower on the CPU than `Generic`.
+    TensorOps,
+}
+
+/// The float type of the network's weights and activations at inference (`--precision`).
+/// Inputs and outputs stay f32 (the sampler's arithmetic is f32); GroupNorm's statistics are
+/// computed in f32. Anything but f32 runs the generic candle ops (the fused CPU kernels are
+/// f32), on the CPU and on CUDA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    /// candle's dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
 }
 
 /// Threads of the fused CPU kernels. With n > 1 threads a batch of B > 1 samples is split into
