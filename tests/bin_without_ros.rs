@@ -19,9 +19,16 @@ fn run(binary: &str, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 fn assert_says_ros_is_missing(name: &str, binary: &str) {
-    for args in [&[][..], &["--check-params", "--ros-args", "-p", "seed:=1"][..]] {
+    for args in [
+        &[][..],
+        &["--check-params", "--ros-args", "-p", "seed:=1"][..],
+    ] {
         let (code, stdout, stderr) = run(binary, args);
-        assert_eq!(code, Some(1), "{name} {args:?}: stdout {stdout:?} stderr {stderr:?}");
+        assert_eq!(
+            code,
+            Some(1),
+            "{name} {args:?}: stdout {stdout:?} stderr {stderr:?}"
+        );
         assert!(stdout.is_empty(), "{name}: {stdout:?}");
         assert!(
             stderr.starts_with(&format!("{name}: "))
@@ -33,10 +40,7 @@ fn assert_says_ros_is_missing(name: &str, binary: &str) {
 
 #[test]
 fn the_node_binary_without_ros_names_the_missing_feature_and_fails() {
-    assert_says_ros_is_missing(
-        "diffusion_planner",
-        env!("CARGO_BIN_EXE_diffusion_planner"),
-    );
+    assert_says_ros_is_missing("diffusion_planner", env!("CARGO_BIN_EXE_diffusion_planner"));
 }
 
 #[test]
