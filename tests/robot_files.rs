@@ -1,6 +1,7 @@
 //! Robot files: the chain, limits, spheres and self-collision pairs from URDF, MoveIt
 //! joint_limits.yaml, cuRobo spheres and SRDF; every kind of bad file is an error that names the
 //! file, the element and what was expected. Plus the checker's swept test on the planar arm.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

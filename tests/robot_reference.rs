@@ -8,6 +8,7 @@
 //!   random configurations, which Pinocchio verifies above).
 //!
 //! Regenerate the fixtures with `tools/gen_robot_fixtures.py` (pinned versions inside).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -84,7 +84,7 @@ fn shipped_model_passes_a_50_scene_eval() {
     );
     check(
         "chosen_collisions",
-        e.chosen_collisions <= MAX_CHOSEN_COLLISIONS,
+        e.chosen_collisions == MAX_CHOSEN_COLLISIONS,
         e.chosen_collisions as f64,
         MAX_CHOSEN_COLLISIONS as f64,
     );

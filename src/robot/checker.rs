@@ -331,8 +331,8 @@ impl Checker {
             return None;
         }
         let tm = 0.5 * (t0 + t1);
-        for j in 0..dof {
-            self.q_tmp[j] = base[j] + tm * self.delta[j];
+        for ((q, b), d) in self.q_tmp.iter_mut().zip(base).zip(&self.delta).take(dof) {
+            *q = b + tm * d;
         }
         let q_mid = std::mem::take(&mut self.q_tmp);
         let (w, s) = self.eval_row(world, &q_mid, depth + 2);

@@ -328,12 +328,14 @@ impl Ctx<'_, '_> {
                     filename: self.required(shape, "filename")?.to_string(),
                     scale: self.triple(shape, "scale", [1.0; 3])?,
                 },
-                other => return Err(self.err(
-                    shape,
-                    format!(
+                other => {
+                    return Err(self.err(
+                        shape,
+                        format!(
                         "unsupported geometry <{other}> (expected box, cylinder, sphere or mesh)"
                     ),
-                )),
+                    ))
+                }
             };
             collisions.push(UrdfCollision { origin, geometry });
         }
