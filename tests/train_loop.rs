@@ -83,6 +83,7 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
         log_every: 5,
         seed: 11,
         device: "cpu".into(),
+        init_from: None,
     }
 }
 

@@ -191,9 +191,11 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
             scenes.set_position(feasible as u64);
             scenes.set_message(format!("{drawn} drawn"));
         }
-        EvalProgress::Planning { done, .. } => {
+        EvalProgress::Planning { row, done, total } => {
             scenes.finish();
+            planning.set_length(total as u64);
             planning.set_position(done as u64);
+            planning.set_message(row);
         }
     })?;
     planning.finish();
@@ -227,6 +229,10 @@ fn run_generate(config_path: &std::path::Path, out: &std::path::Path) -> Result<
         out.display()
     );
     println!("classes per scene: {:?}", summary.scenes_by_class_count);
+    println!(
+        "scenes with both routes to one goal configuration: {}",
+        summary.scenes_with_both_routes
+    );
     for (name, count) in &summary.mode_counts {
         let share = *count as f64 / summary.samples.max(1) as f64;
         println!("  {name:>18}: {count:>8} ({:.1}%)", 100.0 * share);

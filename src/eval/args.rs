@@ -64,6 +64,9 @@ pub struct EvalArgs {
     /// Do not reject by x̂0 variance.
     #[arg(long)]
     pub no_hallucination_filter: bool,
+    /// Scenes of the random-weights row (the first ones; 0 skips the row).
+    #[arg(long, default_value_t = 200)]
+    pub baseline_scenes: usize,
     /// Scenes drawn in the report's gallery.
     #[arg(long, default_value_t = 12)]
     pub gallery: usize,
@@ -92,6 +95,7 @@ impl EvalArgs {
             goal_tolerance_m: DEFAULT_GOAL_TOLERANCE_M,
             hallucination_threshold: DEFAULT_HALLUCINATION_THRESHOLD,
             no_hallucination_filter: false,
+            baseline_scenes: 200,
             gallery: 12,
             device: DeviceSpec::Cpu,
         }

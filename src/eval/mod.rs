@@ -1,70 +1,70 @@
-//! `dplan eval`: how well a model folder plans on held-out scenes of the reference task.
+//! `dplan eval`: how well a model folder plans on held-out scenes of the reference task, judged
+//! by an oracle that is not the planner's filter, in two columns (the raw network and the
+//! pipeline) and three rows (the model, the same network with random weights, the expert).
 //!
 //! **Held-out scenes.** Scenes are drawn with the data config's scene sampler and robot
-//! (`--data-config`, default `config/data_planar_arm.yaml`, the config the shipped model was
-//! trained on) from a ChaCha8 stream seeded with `--seed`, which must differ from the data
-//! config's seed and the model's recorded `training.data_seed` (the shipped model's data seed is
-//! 20261129): the scene distribution is the training distribution, the scenes are new. For each
-//! draw the expert ([`crate::task::generate::expert_paths`], the data config's grid, clearance
-//! and length ratio) gives every homotopy class's path; a path counts when it is collision-free
-//! at zero clearance and has a geometric label ([`crate::task::label_path`] against
-//! [`crate::task::labelling_obstacle`], named under the [`LabelScheme`] whose names are the
-//! model's mode names), as `dplan generate` keeps them. A draw with no such path is
-//! **infeasible** (e.g. the obstacle blocks the shoulder's swing within the joint limits) and
-//! skipped; `--scenes N` counts feasible scenes; the report gives the number skipped. The
-//! **expert modes** of a scene are the distinct labels of its paths; the **expert
-//! distribution** gives each label its share of the scene's expert paths (the proportions of
-//! the training data for that scene).
+//! (`--data-config`, default `config/data_planar_arm.yaml`) from a ChaCha8 stream seeded with
+//! `--seed`, which must differ from the data config's seed and the model's recorded
+//! `training.data_seed`: the scene distribution is the training distribution, the scenes are
+//! new. For each draw the expert ([`crate::task::generate::expert_paths`]) gives every
+//! homotopy class's path toward every goal configuration; a path counts when it is
+//! collision-free at zero clearance and has a geometric label ([`crate::task::label_path`]: the
+//! route around the obstacle and the elbow branch), as `dplan generate` keeps them. A draw with
+//! no such path is **infeasible** and skipped; `--scenes N` counts feasible scenes. The
+//! **expert modes** of a scene are the distinct labels of its paths; a scene has **both
+//! routes** when they include a `left` and a `right` one.
 //!
-//! **Planning.** One [`Planner`] with the shipped node's settings (`config/planar_arm.yaml`):
-//! K = 32 candidates, DDIM 10 steps (eta 0), guidance scale 2, the x̂0 variance over the last
-//! 5 steps, `goal_tolerance_m` 0.02 and `hallucination_threshold` 0.05; every other value is
-//! [`PlannerConfig::default`] (or `--planner FILE`). Sampling seeds: the planner's base seed is
-//! `--seed`, call `n` samples with `seed + n`. The selection memory is reset before every call
-//! (scenes are unrelated). Per scene: one call without a mode request (the **unconditioned
-//! call**), then one call per expert mode requesting it (classifier-free guidance on its label).
+//! **Planning.** Per row one [`Planner`] with the shipped node's settings (K = 32, DDIM 10
+//! steps, guidance 2, `goal_tolerance_m` 0.02, the x̂0 filter as `--hallucination-threshold`;
+//! everything else [`PlannerConfig::default`] or `--planner FILE`), sampling seed `--seed + n`
+//! for call `n`, memory reset before every call. Per scene: one **unconditioned** call, then
+//! one call per expert mode requesting it.
 //!
-//! **Ground truth of a path** ([`check_path`], independent of the planner's filter settings): a
-//! path (straight joint-space segments between waypoints) is **good** when it is finite, every
-//! waypoint is within the joint limits, the swept arm (link capsules) never touches an obstacle
-//! (zero clearance, [`crate::robot::PlanarArm::path_collision`]) and the end effector ends within
-//! 2 cm ([`SUCCESS_GOAL_TOLERANCE_M`]) of the goal; otherwise **bad**. In-between ("mode
-//! interpolation") paths either cut through the obstacle or end between the goal's IK
-//! branches, so they are bad by this definition without reference to any mode label.
-//! Candidates are judged as the planner scores them: anchored at the start (and bent onto the
-//! goal), and repaired where `PlannerConfig::repair` bent them; `counts.collisions_repaired`
-//! says how many collided as sampled.
+//! **Rows.** `model`: the model folder. `random_weights`: the same `model.yaml` with seeded
+//! random weights (the floor; on the first `--baseline-scenes` scenes). `expert`: the scene's
+//! expert paths as the candidates (those of the requested mode on a request) — the ceiling; its
+//! coverage and request accuracy are 1 by construction, its motion ratio is the pipeline's
+//! timing of the expert's own path.
 //!
-//! **Metrics** (JSON keys; [`Metrics`]):
-//! - `success_rate`: scenes where the unconditioned call chose a path, and both the chosen path
-//!   and its timed plan (resampled every 5 ms) are good / scenes. No valid candidate (hold) is
-//!   a failure.
-//! - `chosen_collisions`: scenes whose chosen path or timed plan collides.
-//! - `valid_candidate_rate`: candidates the planner keeps / all, over the unconditioned calls.
-//! - `mode_coverage`: over scenes with >= 2 expert modes, the fraction where for every expert
-//!   mode some **kept** candidate of the unconditioned call has its label. Only kept candidates
-//!   count: a mode offered only by colliding paths is not available to the planner.
-//! - `mode_kl`: mean over scenes of `KL(P_expert || Q_candidates)` in nats ([`scene_mode_kl`]):
-//!   forward KL (it punishes missing expert modes), over the categories "each mode name" and
-//!   "no label", with `Q` from **all** K candidates of the unconditioned call (the model's
-//!   distribution, before the filter) smoothed by +0.5 per category. With K = 32 and 4 names a
-//!   perfect sampler scores about 0.045 on a one-mode scene (the smoothing's floor), not 0.
-//! - `mode_request_accuracy`: mean over (scene, expert mode) requests of the fraction of the K
-//!   candidates (all, kept or not) whose label is the requested one.
-//! - `filter_recall`: bad candidates the planner rejects (any reason) / bad candidates;
-//!   `filter_keep_rate`: good candidates it keeps / good candidates; both over the
-//!   unconditioned calls (requested calls also reject other modes on purpose).
-//! - `latency_ms_p50`, `latency_ms_p99`: nearest-rank percentiles of the wall-clock time of
-//!   every planning call (`Planner::plan`, unconditioned and requested), milliseconds.
+//! **Ground truth** is the [`oracle`] (own geometry, continuous swept test, 1 cm goal
+//! tolerance, the timed curve checked every 0.5 ms and continuously, velocities, accelerations
+//! and jerk from the cubic's exact derivatives). It shares no code with the planner's filter.
+//!
+//! **Columns** ([`metrics::ColumnMetrics`]): **raw** judges the candidates as the network
+//! sampled them (no anchoring at the start, no goal snap, no repair, no filter): a raw sample
+//! is valid when the oracle finds it executable as it is (first waypoint within 0.02 rad of
+//! the start, last within 1 cm of the goal, collision-free, within limits). **Pipeline** judges
+//! what the node executes: candidates after anchoring, snap and repair that the planner keeps
+//! and the oracle finds good, and the timed plan it chose. Per column: valid rate, collision
+//! rate, goal error (p50, p90), mode coverage (scenes with >= 2 expert modes where every mode
+//! is offered by a usable candidate), per-scene coverage on scenes with both routes (mean of
+//! the fraction of expert modes offered), per-scene `KL(P_expert || Q)` (mean, p90;
+//! [`metrics::scene_mode_kl`], `Q` from all raw samples or from the kept candidates) and
+//! request accuracy (raw: fraction of the K samples of a request with the requested label;
+//! pipeline: requests whose executed plan succeeds in the requested mode).
+//!
+//! **Executed plans** ([`metrics::ExecutedMetrics`]): success rate (the unconditioned call's
+//! plan succeeds by the oracle; no plan is a failure), chosen collisions, and the **motion
+//! ratios**: plan duration over the duration of the fastest expert path of the same label,
+//! timed from rest by the same time parameterisation within the same limits, and plan path
+//! length over the shortest expert path of that label (median and p90).
+//!
+//! **The x̂0-variance filter** is studied in [`hallucination`]: how many candidates lie between
+//! the expert's modes and what the score, calibrated on half of the scenes, catches beyond the
+//! collision check on the other half.
 //!
 //! Deterministic: on the CPU the same model, arguments and seed give the same report except
 //! the latencies.
 
 mod args;
+mod evaluator;
 mod figures;
-mod metrics;
+pub mod hallucination;
+pub mod metrics;
+pub mod oracle;
 mod report;
 mod scenes;
+pub mod sources;
 
 #[cfg(test)]
 mod tests;
@@ -77,7 +77,7 @@ use serde::Serialize;
 use crate::diffusion::SamplerSettings;
 use crate::model::{ModelSpec, MODEL_YAML};
 use crate::planning::{
-    DiffusionSource, ModeRequest, ObservationError, PlanError, PlanOutcome, Planner, PlannerConfig,
+    CandidateSource, DiffusionSource, ObservationError, PlanError, Planner, PlannerConfig,
     RejectReason,
 };
 use crate::robot::{JointPath, PlanarArm};
@@ -86,19 +86,21 @@ use crate::task::generate::DataConfig;
 use crate::task::{GeometricLabeller, LabelScheme, Scene};
 
 pub use args::EvalArgs;
+pub use evaluator::{expert_references, ExpertReference};
+pub use hallucination::HallucinationStudy;
 pub use metrics::{
-    check_path, hallucination_auroc, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome,
-    MetricCounts, Metrics, PathCheck, RequestOutcome, SceneOutcome, KL_SMOOTHING,
-    SUCCESS_GOAL_TOLERANCE_M,
+    auroc, percentile, scene_mode_kl, CandidateOutcome, ChosenOutcome, RequestOutcome, RowMetrics,
+    SceneOutcome, KL_SMOOTHING,
 };
+pub use oracle::{Oracle, ORACLE_GOAL_TOLERANCE_M};
 pub use scenes::{held_out_scenes, ExpertMode, HeldOutScene, HeldOutSet};
 
 /// The shipped node's goal tolerance (`config/planar_arm.yaml`), metres.
 pub const DEFAULT_GOAL_TOLERANCE_M: f64 = 0.02;
 /// The shipped node's hallucination threshold (`config/planar_arm.yaml`), x̂0 variance.
 pub const DEFAULT_HALLUCINATION_THRESHOLD: f64 = 0.05;
-/// Step at which a chosen timed plan is re-checked, seconds.
-pub const PLAN_CHECK_DT_SECS: f64 = 0.005;
+/// Seed of the random-weights row's weights.
+pub const RANDOM_WEIGHTS_SEED: u64 = 1;
 
 /// Why `dplan eval` failed.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,7 @@ pub enum EvalError {
 }
 
 /// Progress of [`run_with_progress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EvalProgress {
     /// Drawing scenes and running the expert: `feasible` of `target` found in `drawn` draws.
     Scenes {
@@ -127,8 +129,12 @@ pub enum EvalProgress {
         feasible: usize,
         target: usize,
     },
-    /// Planning: `done` of `total` scenes evaluated.
-    Planning { done: usize, total: usize },
+    /// Planning row `row`: `done` of `total` scenes evaluated.
+    Planning {
+        row: String,
+        done: usize,
+        total: usize,
+    },
 }
 
 /// The model that was evaluated.
@@ -145,16 +151,16 @@ pub struct EvalModel {
 }
 
 /// Shares per category (the model's mode names, then "no label"), each the mean over scenes of
-/// that scene's fraction.
+/// that scene's fraction (model row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModeHistogram {
     /// Category names: the mode names, then `no_label`.
     pub names: Vec<String>,
     /// The expert's paths.
     pub expert: Vec<f64>,
-    /// All candidates of the unconditioned calls.
+    /// The raw samples of the unconditioned calls.
     pub candidates: Vec<f64>,
-    /// Kept candidates (fractions of K, so they sum to the valid candidate rate).
+    /// Kept candidates (fractions of K, so they sum to the kept fraction).
     pub kept_candidates: Vec<f64>,
 }
 
@@ -187,11 +193,20 @@ pub struct GalleryScene {
     pub success: bool,
 }
 
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowReport {
+    /// `model`, `random_weights` or `expert`.
+    pub name: String,
+    #[serde(flatten)]
+    pub metrics: RowMetrics,
+    pub latency_split_ms: LatencySplit,
+    pub planning_secs: f64,
+}
+
 /// The result of an evaluation (the `--json` file).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
-    #[serde(flatten)]
-    pub metrics: Metrics,
     pub seed: u64,
     /// Draws skipped because the expert found no path.
     pub infeasible_scenes: usize,
@@ -200,16 +215,18 @@ pub struct EvalReport {
     pub label_scheme: LabelScheme,
     pub sampler: SamplerSettings,
     pub planner: PlannerConfig,
-    pub counts: MetricCounts,
+    /// `model` first, then `random_weights` (when run) and `expert`.
+    pub rows: Vec<RowReport>,
+    /// The x̂0-variance study on the model row.
+    pub hallucination: HallucinationStudy,
     pub mode_histogram: ModeHistogram,
-    pub latency_split_ms: LatencySplit,
-    /// Wall-clock seconds: drawing scenes with the expert, and planning.
+    /// Wall-clock seconds drawing scenes with the expert.
     pub expert_secs: f64,
-    pub planning_secs: f64,
-    /// Per-scene outcomes, in scene order (not in the JSON: its aggregates are).
+    /// Per-scene outcomes of the model row, in scene order (not in the JSON: its aggregates
+    /// are).
     #[serde(skip)]
     pub per_scene: Vec<SceneOutcome>,
-    /// The first `--gallery` scenes, for the report.
+    /// The first `--gallery` scenes of the model row, for the report.
     #[serde(skip)]
     pub gallery: Vec<GalleryScene>,
 }
@@ -220,15 +237,98 @@ impl EvalReport {
         serde_json::to_string_pretty(self).map_err(|e| crate::Error::Invalid(e.to_string()))
     }
 
-    /// A short text summary (one metric per line).
+    /// A short text summary.
     pub fn summary(&self) -> String {
         report::summary(self)
+    }
+
+    /// The row called `name`.
+    pub fn row(&self, name: &str) -> Option<&RowReport> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    /// The model row (always present).
+    pub fn model_row(&self) -> &RowMetrics {
+        &self.rows[0].metrics
     }
 }
 
 /// Runs the evaluation (see the module docs) without progress output.
 pub fn run(args: &EvalArgs) -> Result<EvalReport, EvalError> {
     run_with_progress(args, &mut |_| {})
+}
+
+/// What [`run_row`] returns: the row, its per-scene outcomes and its gallery.
+type RowRun = (RowReport, Vec<SceneOutcome>, Vec<GalleryScene>);
+
+/// Everything the rows share.
+struct RowContext<'a> {
+    arm: &'a PlanarArm,
+    oracle: &'a Oracle,
+    scheme: LabelScheme,
+    mode_names: &'a [String],
+    config: &'a PlannerConfig,
+    scenes: &'a [HeldOutScene],
+    references: &'a [Vec<ExpertReference>],
+    gallery: usize,
+}
+
+fn run_row(
+    name: &str,
+    source: Box<dyn CandidateSource>,
+    expert_paths: Option<sources::ExpertPaths>,
+    count: usize,
+    context: &RowContext<'_>,
+    progress: &mut dyn FnMut(EvalProgress),
+) -> Result<RowRun, EvalError> {
+    let (recording, last) = sources::Recording::new(source);
+    let labeller = GeometricLabeller {
+        scheme: context.scheme,
+    };
+    let planner = Planner::new(
+        context.arm.clone(),
+        Box::new(recording),
+        context.config.clone(),
+    )?
+    .with_labeller(Box::new(labeller));
+    let mut runner = evaluator::RowRunner {
+        arm: context.arm,
+        oracle: context.oracle,
+        labeller,
+        planner,
+        last,
+        expert_paths,
+        mode_names: context.mode_names,
+        unconditioned_ms: Vec::new(),
+        requested_ms: Vec::new(),
+    };
+    let started = Instant::now();
+    let count = count.min(context.scenes.len());
+    let mut per_scene = Vec::with_capacity(count);
+    let mut gallery = Vec::new();
+    for (i, scene) in context.scenes.iter().take(count).enumerate() {
+        let (outcome, shown) = runner.scene(scene, &context.references[i], i < context.gallery)?;
+        per_scene.push(outcome);
+        gallery.extend(shown);
+        progress(EvalProgress::Planning {
+            row: name.to_string(),
+            done: i + 1,
+            total: count,
+        });
+    }
+    let (u, r) = (&runner.unconditioned_ms, &runner.requested_ms);
+    let row = RowReport {
+        name: name.to_string(),
+        metrics: RowMetrics::compute(&per_scene),
+        latency_split_ms: LatencySplit {
+            unconditioned_p50: percentile(u, 0.5),
+            unconditioned_p99: percentile(u, 0.99),
+            requested_p50: percentile(r, 0.5),
+            requested_p99: percentile(r, 0.99),
+        },
+        planning_secs: started.elapsed().as_secs_f64(),
+    };
+    Ok((row, per_scene, gallery))
 }
 
 /// Runs the evaluation, calling `progress` after each scene draw and each evaluated scene;
@@ -279,40 +379,69 @@ pub fn run_with_progress(
     })?;
     let expert_secs = started.elapsed().as_secs_f64();
 
-    let source = DiffusionSource::load(&args.model, args.device, settings.clone())?;
     let arm = PlanarArm::new(spec.robot.clone())?;
-    let mut planner = Planner::new(arm.clone(), Box::new(source), config.clone())?
-        .with_labeller(Box::new(GeometricLabeller { scheme }));
-    let started = Instant::now();
-    let mut evaluator = Evaluator {
-        arm: &arm,
-        planner: &mut planner,
-        mode_names: &mode_names,
-        unconditioned_ms: Vec::new(),
-        requested_ms: Vec::new(),
-    };
-    let mut per_scene = Vec::with_capacity(held_out.scenes.len());
-    let mut gallery = Vec::new();
-    for (i, scene) in held_out.scenes.iter().enumerate() {
-        let (outcome, shown) = evaluator.scene(scene, i < args.gallery)?;
-        per_scene.push(outcome);
-        gallery.extend(shown);
-        progress(EvalProgress::Planning {
-            done: i + 1,
-            total: held_out.scenes.len(),
-        });
-    }
-    let planning_secs = started.elapsed().as_secs_f64();
-
-    let (unconditioned_ms, requested_ms) = (evaluator.unconditioned_ms, evaluator.requested_ms);
-    let latencies: Vec<f64> = unconditioned_ms
+    let oracle = Oracle::new(&spec.robot);
+    let references: Vec<Vec<ExpertReference>> = held_out
+        .scenes
         .iter()
-        .chain(&requested_ms)
-        .copied()
+        .map(|s| expert_references(&arm, s, &config.timing))
         .collect();
-    let (metrics, counts) = Metrics::compute(&per_scene, &latencies);
+    let context = RowContext {
+        arm: &arm,
+        oracle: &oracle,
+        scheme,
+        mode_names: &mode_names,
+        config: &config,
+        scenes: &held_out.scenes,
+        references: &references,
+        gallery: args.gallery,
+    };
+    let all = held_out.scenes.len();
+    let source = DiffusionSource::load(&args.model, args.device, settings.clone())?;
+    let terms = source.condition_terms().to_vec();
+    let (model_row, per_scene, gallery) =
+        run_row("model", Box::new(source), None, all, &context, progress)?;
+    let mut rows = vec![model_row];
+    if args.baseline_scenes > 0 {
+        let dir = std::env::temp_dir().join(format!(
+            "dplan-eval-random-weights-{}-{}",
+            std::process::id(),
+            args.seed
+        ));
+        sources::random_weights_copy(&args.model, &dir, RANDOM_WEIGHTS_SEED)?;
+        let source = DiffusionSource::load(&dir, args.device, settings.clone());
+        let _ = std::fs::remove_dir_all(&dir);
+        let source = source?;
+        let context = RowContext {
+            gallery: 0,
+            ..context
+        };
+        let (row, _, _) = run_row(
+            "random_weights",
+            Box::new(source),
+            None,
+            args.baseline_scenes,
+            &context,
+            progress,
+        )?;
+        rows.push(row);
+    }
+    let (expert_source, expert_paths) = sources::ExpertSource::new(terms, mode_names.clone());
+    let context = RowContext {
+        gallery: 0,
+        ..context
+    };
+    let (row, _, _) = run_row(
+        "expert",
+        Box::new(expert_source),
+        Some(expert_paths),
+        all,
+        &context,
+        progress,
+    )?;
+    rows.push(row);
+
     let report = EvalReport {
-        metrics,
         seed: args.seed,
         infeasible_scenes: held_out.infeasible,
         model: EvalModel {
@@ -326,17 +455,11 @@ pub fn run_with_progress(
         data_config: args.data_config.display().to_string(),
         label_scheme: scheme,
         sampler: settings,
+        hallucination: hallucination::study(&per_scene, config.cluster_threshold_rad),
         planner: config,
-        counts,
+        rows,
         mode_histogram: mode_histogram(&per_scene, &mode_names),
-        latency_split_ms: LatencySplit {
-            unconditioned_p50: percentile(&unconditioned_ms, 0.5),
-            unconditioned_p99: percentile(&unconditioned_ms, 0.99),
-            requested_p50: percentile(&requested_ms, 0.5),
-            requested_p99: percentile(&requested_ms, 0.99),
-        },
         expert_secs,
-        planning_secs,
         per_scene,
         gallery,
     };
@@ -380,7 +503,7 @@ fn mode_histogram(scenes: &[SceneOutcome], mode_names: &[String]) -> ModeHistogr
         }
         let k = scene.candidates.len().max(1) as f64;
         for c in &scene.candidates {
-            candidates[category(c.label)] += 1.0 / k;
+            candidates[category(c.raw_label)] += 1.0 / k;
             if c.kept {
                 kept[category(c.label)] += 1.0 / k;
             }
@@ -395,143 +518,6 @@ fn mode_histogram(scenes: &[SceneOutcome], mode_names: &[String]) -> ModeHistogr
         expert: mean(expert),
         candidates: mean(candidates),
         kept_candidates: mean(kept),
-    }
-}
-
-/// Runs the planning calls of one scene and judges them.
-struct Evaluator<'a> {
-    arm: &'a PlanarArm,
-    planner: &'a mut Planner,
-    mode_names: &'a [String],
-    unconditioned_ms: Vec<f64>,
-    requested_ms: Vec<f64>,
-}
-
-impl Evaluator<'_> {
-    fn plan(
-        &mut self,
-        held_out: &HeldOutScene,
-        request: ModeRequest,
-    ) -> Result<(PlanOutcome, f64), EvalError> {
-        let observation = held_out
-            .scene
-            .observation(self.arm, request, self.mode_names)
-            .map_err(|source| EvalError::Observation {
-                draw: held_out.draw,
-                source,
-            })?;
-        self.planner.reset();
-        let started = Instant::now();
-        let outcome = self.planner.plan(&observation)?;
-        Ok((outcome, started.elapsed().as_secs_f64() * 1e3))
-    }
-
-    fn label_index(&self, label: Option<&str>) -> Option<usize> {
-        label.and_then(|l| self.mode_names.iter().position(|n| n == l))
-    }
-
-    fn scene(
-        &mut self,
-        held_out: &HeldOutScene,
-        keep_for_gallery: bool,
-    ) -> Result<(SceneOutcome, Option<GalleryScene>), EvalError> {
-        let scene = &held_out.scene;
-        let arm = self.arm;
-        let check = |path: &JointPath| check_path(arm, path, scene.goal_m, &scene.obstacles);
-
-        let (outcome, ms) = self.plan(held_out, ModeRequest::Any)?;
-        self.unconditioned_ms.push(ms);
-        let checks: Vec<PathCheck> = outcome.candidates.iter().map(|c| check(&c.path)).collect();
-        let candidates: Vec<CandidateOutcome> = outcome
-            .candidates
-            .iter()
-            .zip(&checks)
-            .map(|(c, check)| CandidateOutcome {
-                label: self.label_index(c.label.as_deref()),
-                kept: c.valid,
-                good: check.good(),
-                x0_variance: c.scores.x0_variance,
-                reasons: c.reasons.iter().map(reason_kind).collect(),
-                repaired: c.repair.is_some(),
-                collision_repaired: c.repair.is_some_and(|r| r.collision_removed),
-            })
-            .collect();
-        let chosen = match (outcome.chosen, &outcome.plan) {
-            (Some(index), Some(plan)) => {
-                let path_check = checks.get(index).copied();
-                let plan_path = plan
-                    .resample(PLAN_CHECK_DT_SECS)
-                    .ok()
-                    .map(|p| {
-                        p.points
-                            .into_iter()
-                            .map(|p| p.positions)
-                            .collect::<Vec<_>>()
-                    })
-                    .and_then(|rows| JointPath::from_waypoints(&rows).ok());
-                let plan_check = plan_path.as_ref().map(check);
-                match (path_check, plan_check) {
-                    (Some(a), Some(b)) => ChosenOutcome::Chosen {
-                        success: a.good() && b.good(),
-                        collides: a.collides || b.collides,
-                        out_of_limits: a.out_of_limits || b.out_of_limits,
-                        misses_goal: a.misses_goal() || b.misses_goal(),
-                    },
-                    // A plan that cannot be resampled is not executable.
-                    _ => ChosenOutcome::Chosen {
-                        success: false,
-                        collides: false,
-                        out_of_limits: false,
-                        misses_goal: false,
-                    },
-                }
-            }
-            _ => ChosenOutcome::NoneValid,
-        };
-
-        let expert_counts = held_out.expert_counts(self.mode_names.len());
-        let mut requests = Vec::new();
-        for (mode, _) in expert_counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-            let name = self.mode_names[mode].clone();
-            let (requested, ms) = self.plan(held_out, ModeRequest::Named(name.clone()))?;
-            self.requested_ms.push(ms);
-            let matching = requested
-                .candidates
-                .iter()
-                .filter(|c| c.label.as_deref() == Some(name.as_str()))
-                .count();
-            requests.push(RequestOutcome {
-                mode,
-                matching,
-                total: requested.candidates.len(),
-            });
-        }
-
-        let gallery = keep_for_gallery.then(|| GalleryScene {
-            draw: held_out.draw,
-            scene: scene.clone(),
-            expert: held_out.expert.clone(),
-            candidates: outcome
-                .candidates
-                .iter()
-                .zip(&candidates)
-                .map(|(c, o)| GalleryCandidate {
-                    path: c.path.clone(),
-                    label: o.label,
-                    kept: o.kept,
-                    good: o.good,
-                })
-                .collect(),
-            chosen: outcome.chosen,
-            success: matches!(chosen, ChosenOutcome::Chosen { success: true, .. }),
-        });
-        let outcome = SceneOutcome {
-            expert_counts,
-            candidates,
-            chosen,
-            requests,
-        };
-        Ok((outcome, gallery))
     }
 }
 

@@ -4,22 +4,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::figures::{draw_gallery, draw_loss_curve, draw_mode_histogram};
-use super::{read_loss_curve, EvalReport, KL_SMOOTHING, SUCCESS_GOAL_TOLERANCE_M};
+use super::metrics::ColumnMetrics;
+use super::oracle::{ORACLE_GOAL_TOLERANCE_M, ORACLE_START_TOLERANCE_RAD, PLAN_ORACLE_DT_SECS};
+use super::{read_loss_curve, EvalReport, RowReport, KL_SMOOTHING};
 use crate::robot::PlanarArm;
 use crate::{Error, Result};
-
-/// The issue's targets (for `dplan eval --scenes 1000`), shown beside the measured values.
-const TARGETS: [(&str, &str); 9] = [
-    ("success_rate", ">= 0.98"),
-    ("chosen_collisions", "= 0"),
-    ("valid_candidate_rate", ""),
-    ("mode_coverage", ">= 0.90"),
-    ("mode_kl", ""),
-    ("mode_request_accuracy", ">= 0.95"),
-    ("filter_recall", ">= 0.90"),
-    ("filter_keep_rate", ">= 0.90"),
-    ("latency_ms_p50 / p99", ""),
-];
 
 fn number(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
@@ -29,71 +18,177 @@ fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}"))
 }
 
-/// Metric name and value as text, in the order of [`TARGETS`].
-fn rows(report: &EvalReport) -> Vec<(&'static str, String)> {
-    let m = &report.metrics;
-    let values = [
-        format!("{:.3}", m.success_rate),
-        m.chosen_collisions.to_string(),
-        format!("{:.3}", m.valid_candidate_rate),
-        number(m.mode_coverage),
-        number(m.mode_kl),
-        number(m.mode_request_accuracy),
-        number(m.filter_recall),
-        number(m.filter_keep_rate),
-        format!("{} / {}", ms(m.latency_ms_p50), ms(m.latency_ms_p99)),
-    ];
-    TARGETS.iter().map(|(name, _)| *name).zip(values).collect()
+fn mm(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{:.1}", v * 1e3))
 }
 
-/// One metric per line, with the scene counts.
+/// The column table: one line per metric, `raw | pipeline` for each row.
+fn column_lines(report: &EvalReport) -> (Vec<String>, Vec<Vec<String>>) {
+    let header: Vec<String> = report.rows.iter().map(|r| r.name.clone()).collect();
+    type Getter = fn(&ColumnMetrics) -> String;
+    let metrics: [(&str, Getter); 8] = [
+        ("valid rate", |c| format!("{:.3}", c.valid_rate)),
+        ("collision rate", |c| number(c.collision_rate)),
+        ("goal error p50 / p90 (mm)", |c| {
+            format!("{} / {}", mm(c.goal_error_m_p50), mm(c.goal_error_m_p90))
+        }),
+        ("mode coverage (all modes)", |c| number(c.mode_coverage)),
+        ("per-scene coverage, both routes", |c| {
+            number(c.per_scene_coverage_both_routes)
+        }),
+        ("per-scene KL mean", |c| number(c.mode_kl_mean)),
+        ("per-scene KL p90", |c| number(c.mode_kl_p90)),
+        ("request accuracy", |c| number(c.request_accuracy)),
+    ];
+    let lines = metrics
+        .iter()
+        .map(|(name, get)| {
+            let mut line = vec![name.to_string()];
+            for row in &report.rows {
+                line.push(get(&row.metrics.raw));
+                line.push(get(&row.metrics.pipeline));
+            }
+            line
+        })
+        .collect();
+    (header, lines)
+}
+
+/// The executed-plan table: one line per metric, one column per row.
+fn executed_lines(report: &EvalReport) -> Vec<Vec<String>> {
+    type Getter = fn(&RowReport) -> String;
+    let metrics: [(&str, Getter); 9] = [
+        ("scenes", |r| r.metrics.scenes.to_string()),
+        ("success rate (target >= 0.98)", |r| {
+            format!("{:.3}", r.metrics.executed.success_rate)
+        }),
+        ("chosen collisions (target 0)", |r| {
+            r.metrics.executed.chosen_collisions.to_string()
+        }),
+        ("no plan / limit violations / goal misses", |r| {
+            let e = &r.metrics.executed;
+            format!("{} / {} / {}", e.no_plan, e.limit_violations, e.goal_misses)
+        }),
+        ("time ratio p50 (target <= 1.5) / p90", |r| {
+            let e = &r.metrics.executed;
+            format!(
+                "{} / {}",
+                number(e.time_ratio_p50),
+                number(e.time_ratio_p90)
+            )
+        }),
+        ("length ratio p50 / p90", |r| {
+            let e = &r.metrics.executed;
+            format!(
+                "{} / {}",
+                number(e.length_ratio_p50),
+                number(e.length_ratio_p90)
+            )
+        }),
+        ("plan duration p50 (s)", |r| {
+            number(r.metrics.executed.duration_secs_p50)
+        }),
+        ("max velocity / accel. ratio; jerk p50 (rad/s³)", |r| {
+            let e = &r.metrics.executed;
+            format!(
+                "{} / {}; {}",
+                number(e.max_velocity_ratio),
+                number(e.max_acceleration_ratio),
+                ms(e.max_jerk_rad_s3_p50)
+            )
+        }),
+        ("filter recall / keep rate (oracle truth)", |r| {
+            let f = &r.metrics.filter;
+            format!("{} / {}", number(f.recall), number(f.keep_rate))
+        }),
+    ];
+    metrics
+        .iter()
+        .map(|(name, get)| {
+            let mut line = vec![name.to_string()];
+            line.extend(report.rows.iter().map(get));
+            line
+        })
+        .collect()
+}
+
+/// A text summary: both tables and the x̂0 study.
 pub(super) fn summary(report: &EvalReport) -> String {
     let mut text = String::new();
-    let c = &report.counts;
+    let m = report.model_row();
     let _ = writeln!(
         text,
-        "model {} (step {}), {} held-out scenes from seed {} ({} infeasible draws skipped)",
+        "model {} (step {}), {} held-out scenes from seed {} ({} infeasible draws skipped; {} \
+         with >= 2 expert modes, {} with both routes)",
         report.model.name,
         report.model.training_steps,
-        report.metrics.scenes,
+        m.scenes,
         report.seed,
-        report.infeasible_scenes
+        report.infeasible_scenes,
+        m.multimodal_scenes,
+        m.both_route_scenes
     );
-    for (name, value) in rows(report) {
-        let _ = writeln!(text, "  {name:>24}: {value}");
+    let (header, lines) = column_lines(report);
+    let mut head = format!("  {:<34}", "");
+    for name in &header {
+        let _ = write!(head, " {:>15} {:>15}", format!("{name} raw"), "pipeline");
     }
+    let _ = writeln!(text, "{head}");
+    for line in lines {
+        let _ = write!(text, "  {:<34}", line[0]);
+        for value in &line[1..] {
+            let _ = write!(text, " {value:>15}");
+        }
+        let _ = writeln!(text);
+    }
+    let mut head = format!("  {:<48}", "executed plans");
+    for name in &header {
+        let _ = write!(head, " {name:>15}");
+    }
+    let _ = writeln!(text, "{head}");
+    for line in executed_lines(report) {
+        let _ = write!(text, "  {:<48}", line[0]);
+        for value in &line[1..] {
+            let _ = write!(text, " {value:>15}");
+        }
+        let _ = writeln!(text);
+    }
+    let h = &report.hallucination;
     let _ = writeln!(
         text,
-        "  failures: {} without a valid candidate, {} chosen goal misses, {} chosen limit \
-         violations; {} multimodal scenes, {} mode requests, {} planning calls",
-        c.no_valid_candidate,
-        c.chosen_goal_misses,
-        c.chosen_limit_violations,
-        c.multimodal_scenes,
-        c.mode_requests,
-        c.planning_calls
+        "  x0-variance study (test half, {} candidates): {} in between ({} colliding), {} \
+         collision-free in between; threshold {} flags {} collision-free candidates ({} in \
+         between): recall {}, precision {}, keep rate {}, AUROC in-between {} / bad {}",
+        h.test_candidates,
+        h.in_between,
+        h.in_between_colliding,
+        h.collision_free_in_between,
+        h.threshold
+            .map_or_else(|| "n/a".into(), |t| format!("{t:.3e}")),
+        h.flagged,
+        h.flagged_in_between,
+        number(h.recall),
+        number(h.precision),
+        number(h.test_keep_rate),
+        number(h.auroc_in_between),
+        number(h.auroc_bad)
     );
+    let f = &m.filter;
     let _ = writeln!(
         text,
-        "  rejections: {}; x0-variance AUROC for bad candidates: {}",
-        rejections(report),
-        number(c.hallucination_auroc)
-    );
-    let _ = writeln!(
-        text,
-        "  repair: {} of {} candidates bent ({} of them collided before)",
-        c.repaired_candidates, c.candidates, c.collisions_repaired
+        "  model row rejections: {}; repair bent {} of {} candidates ({} collided before); \
+         {} kept candidates collide by the oracle",
+        rejections(&f.rejections),
+        f.repaired,
+        f.candidates,
+        f.collisions_repaired,
+        f.kept_colliding
     );
     text
 }
 
-fn rejections(report: &EvalReport) -> String {
-    let list: Vec<String> = report
-        .counts
-        .rejections
-        .iter()
-        .map(|(kind, n)| format!("{kind} {n}"))
-        .collect();
+fn rejections(map: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    let list: Vec<String> = map.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
     if list.is_empty() {
         "none".into()
     } else {
@@ -130,8 +225,7 @@ pub(super) fn write_report(
 }
 
 fn markdown(report: &EvalReport, has_loss: bool) -> String {
-    let m = &report.metrics;
-    let c = &report.counts;
+    let m = report.model_row();
     let s = &report.sampler;
     let p = &report.planner;
     let mut md = String::new();
@@ -142,13 +236,16 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
     );
     let _ = writeln!(
         md,
-        "`dplan eval --model {} --scenes {} --seed {}` on held-out scenes of `{}` \
-         ({} infeasible draws skipped). Weights sha256 `{}`.\n",
+        "`dplan eval --model {} --scenes {} --seed {}` on held-out scenes of `{}` ({} \
+         infeasible draws skipped; {} scenes with >= 2 expert modes, {} with both routes). \
+         Weights sha256 `{}`.\n",
         report.model.dir,
         m.scenes,
         report.seed,
         report.data_config,
         report.infeasible_scenes,
+        m.multimodal_scenes,
+        m.both_route_scenes,
         report.model.weights_sha256
     );
     let _ = writeln!(
@@ -169,78 +266,101 @@ fn markdown(report: &EvalReport, has_loss: bool) -> String {
         p.cluster_threshold_rad,
         report.label_scheme
     );
-    md.push_str("## Metrics\n\n| metric | value | issue target (1000 scenes) |\n|---|---|---|\n");
-    for ((name, value), (_, target)) in rows(report).into_iter().zip(TARGETS) {
-        let _ = writeln!(md, "| `{name}` | {value} | {target} |");
+    let (header, lines) = column_lines(report);
+    md.push_str("## Candidates: raw network and pipeline\n\n| metric |");
+    for name in &header {
+        let _ = write!(md, " {name} raw | {name} pipeline |");
     }
-    let split = &report.latency_split_ms;
+    md.push_str("\n|---|");
+    md.push_str(&"---|---|".repeat(header.len()));
+    md.push('\n');
+    for line in lines {
+        let _ = writeln!(md, "| {} |", line.join(" | "));
+    }
+    md.push_str("\n## Executed plans (unconditioned calls)\n\n| metric |");
+    for name in &header {
+        let _ = write!(md, " {name} |");
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(header.len()));
+    md.push('\n');
+    for line in executed_lines(report) {
+        let _ = writeln!(md, "| {} |", line.join(" | "));
+    }
+    for row in &report.rows {
+        let split = &row.latency_split_ms;
+        let _ = writeln!(
+            md,
+            "\nRow `{}`: latency unconditioned p50 {} / p99 {} ms, requested p50 {} / p99 {} \
+             ms; planning {:.1} s; rejections {}.",
+            row.name,
+            ms(split.unconditioned_p50),
+            ms(split.unconditioned_p99),
+            ms(split.requested_p50),
+            ms(split.requested_p99),
+            row.planning_secs,
+            rejections(&row.metrics.filter.rejections)
+        );
+    }
+    let h = &report.hallucination;
     let _ = writeln!(
         md,
-        "\nLatency by call: unconditioned p50 {} / p99 {} ms, with a mode request (guidance, \
-         batch 2K) p50 {} / p99 {} ms. Evaluation time: expert {:.1} s, planning {:.1} s.\n",
-        ms(split.unconditioned_p50),
-        ms(split.unconditioned_p99),
-        ms(split.requested_p50),
-        ms(split.requested_p99),
-        report.expert_secs,
-        report.planning_secs
-    );
-    let _ = writeln!(
-        md,
-        "Counts: {} successes; {} scenes without a valid candidate, {} chosen paths missing \
-         the goal, {} outside the limits; {} candidates ({} kept), {} good ({} kept), {} bad \
-         ({} rejected); {} scenes with >= 2 expert modes ({} covered); {} mode requests; {} \
-         planning calls. Rejections of the unconditioned calls' candidates by kind: {}. \
-         The x̂0 variance as a detector of bad candidates has an AUROC of {} (0.5: chance). \
-         The candidate repair bent {} candidates, {} of which collided as sampled.\n",
-        c.successes,
-        c.no_valid_candidate,
-        c.chosen_goal_misses,
-        c.chosen_limit_violations,
-        c.candidates,
-        c.kept_candidates,
-        c.good_candidates,
-        c.good_kept,
-        c.bad_candidates,
-        c.bad_rejected,
-        c.multimodal_scenes,
-        c.covered_scenes,
-        c.mode_requests,
-        c.planning_calls,
-        rejections(report),
-        number(c.hallucination_auroc),
-        c.repaired_candidates,
-        c.collisions_repaired
+        "\n## The x̂0-variance filter\n\nModel row, unconditioned candidates; a candidate is \
+         *in between* when its scene has >= 2 expert modes and it is farther than {} rad \
+         (mean waypoint distance) from every expert path. Threshold calibrated on the even \
+         scenes for a keep rate of {} of the in-mode good candidates: {}. On the odd scenes \
+         ({} candidates): {} in between, {} of them colliding (the collision check catches \
+         those), {} collision-free in between. The threshold flags {} collision-free \
+         candidates, {} of them in between: recall {}, precision {}, achieved keep rate {}. \
+         AUROC of the score for in-between vs in-mode (collision-free): {}; for bad vs good \
+         (all): {}.\n",
+        h.in_between_rad,
+        h.target_keep_rate,
+        h.threshold
+            .map_or_else(|| "n/a".into(), |t| format!("{t:.3e}")),
+        h.test_candidates,
+        h.in_between,
+        h.in_between_colliding,
+        h.collision_free_in_between,
+        h.flagged,
+        h.flagged_in_between,
+        number(h.recall),
+        number(h.precision),
+        number(h.test_keep_rate),
+        number(h.auroc_in_between),
+        number(h.auroc_bad)
     );
     let _ = writeln!(
         md,
         "### Definitions\n\n\
-         - A path is **good** when it is finite, within the joint limits at every waypoint, \
-         its swept arm never touches an obstacle (zero clearance) and its end effector ends \
-         within {tol} m of the goal; otherwise **bad**. Candidates are judged as the planner \
-         scores them: anchored at the start (and bent onto the goal), and repaired where the \
-         planner's repair bent them (counted above).\n\
-         - `success_rate`: the unconditioned call chose a path, and the path and its timed plan \
-         (every 5 ms) are good. `chosen_collisions`: chosen path or plan collides.\n\
-         - `valid_candidate_rate`: kept / all candidates of the unconditioned calls.\n\
-         - `mode_coverage`: over scenes with >= 2 expert modes (distinct labels of the \
-         expert's paths), the share where every expert mode has a **kept** candidate with its \
-         label.\n\
-         - `mode_kl`: mean over scenes of KL(P_expert || Q_candidates) in nats; P: share of \
-         the expert's paths per label; Q: all K candidates' labels (plus \"no label\"), +{alpha} \
-         per category. A perfect sampler scores about 0.045 on a one-mode scene.\n\
-         - `mode_request_accuracy`: per (scene, expert mode), request the mode (guidance on its \
-         label) and take the share of the K candidates with that label; the mean.\n\
-         - `filter_recall` / `filter_keep_rate`: bad candidates the planner rejects / good \
-         candidates it keeps, over the unconditioned calls.\n\
-         - Latencies: nearest-rank percentiles of `Planner::plan` wall-clock time over all \
-         calls.\n",
-        tol = SUCCESS_GOAL_TOLERANCE_M,
+         - Ground truth is the oracle (`src/eval/oracle.rs`), which shares no code with the \
+         planner's filter: exact capsule-circle distances, a continuous swept test \
+         (bisection with a certified motion bound), timed plans checked on the executed cubic \
+         every {dt} ms and continuously between samples, limits on the cubic's exact \
+         velocities and accelerations (jerk reported), goal tolerance {tol} m (the node's is \
+         0.02 m).\n\
+         - **raw**: the samples as the network returned them; valid when executable as they \
+         are (first waypoint within {start} rad of the start, last within {tol} m of the goal, \
+         collision-free, within limits). **pipeline**: after anchoring, goal snap and repair; \
+         valid when the planner keeps it and the oracle finds it good; goal error over the \
+         executed plans; request accuracy: the executed plan succeeds in the requested mode.\n\
+         - Coverage: a mode is offered when a usable candidate (raw: valid raw sample; \
+         pipeline: kept and good) has its label. *all modes*: scenes with >= 2 expert modes \
+         where every one is offered; *both routes*: mean offered fraction over scenes whose \
+         expert has a left and a right route.\n\
+         - Per-scene KL(P_expert || Q) in nats, Q with +{alpha} per category (raw: all K \
+         samples; pipeline: the kept candidates).\n\
+         - Time ratio: plan duration / the fastest expert path of the chosen label timed from \
+         rest by the same parameterisation and limits; length ratio likewise with the \
+         shortest expert path.\n",
+        dt = PLAN_ORACLE_DT_SECS * 1e3,
+        tol = ORACLE_GOAL_TOLERANCE_M,
+        start = ORACLE_START_TOLERANCE_RAD,
         alpha = KL_SMOOTHING
     );
     md.push_str(
         "## Mode distribution\n\nShare of each label per scene, averaged over scenes: the \
-         expert's paths, all candidates of the unconditioned call, and the kept ones.\n\n\
+         expert's paths, the raw samples of the unconditioned call, and the kept candidates.\n\n\
          ![mode histogram](modes.png)\n\n| label | expert | candidates | kept |\n|---|---|---|---|\n",
     );
     let h = &report.mode_histogram;

@@ -43,6 +43,18 @@ impl HeldOutScene {
         }
         counts
     }
+
+    /// The expert's labels (named by `mode_names`) include a `left` and a `right` route.
+    pub fn both_routes(&self, mode_names: &[String]) -> bool {
+        let has = |side: &str| {
+            self.expert.iter().any(|e| {
+                mode_names
+                    .get(e.label)
+                    .is_some_and(|n| n == side || n.starts_with(&format!("{side}_")))
+            })
+        };
+        has("left") && has("right")
+    }
 }
 
 /// The held-out scenes and how many draws were infeasible.

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::expert::{plan_all_classes, resample, Config2, ExpertConfig, ExpertPath, ExpertProblem};
-use super::labels::{label_path, labelling_obstacle, LabelScheme};
+use super::labels::{label_path, labelling_obstacle, LabelScheme, ModeLabel, Side};
 use super::scene::{sample_scenes, Scene, SceneSamplerConfig};
 use crate::planning::{condition_vector, ConditionTerm, ModeRequest};
 use crate::robot::{JointPath, PlanarArm, RobotDescription};
@@ -113,6 +113,9 @@ pub struct GenerateSummary {
     pub scenes_by_class_count: Vec<usize>,
     /// Expert paths dropped (no label, or a collision at zero clearance).
     pub dropped_paths: usize,
+    /// Scenes where one goal configuration is reached by expert paths of both routes (left and
+    /// right around the obstacle).
+    pub scenes_with_both_routes: usize,
 }
 
 /// One expert demonstration ready for the data set.
@@ -127,6 +130,7 @@ struct SceneSamples {
     samples: Vec<Sample>,
     classes: usize,
     dropped: usize,
+    both_routes: bool,
 }
 
 /// Generates the data set. `progress` is called once per finished scene (from worker threads).
@@ -168,7 +172,7 @@ pub fn generate(
     };
     let mut data = Dataset::new(info);
     let mut by_count = Vec::new();
-    let (mut expert_paths, mut dropped) = (0, 0);
+    let (mut expert_paths, mut dropped, mut both_routes) = (0, 0, 0);
     for (index, result) in per_scene.into_iter().enumerate() {
         let scene = result?;
         if by_count.len() <= scene.classes {
@@ -177,6 +181,7 @@ pub fn generate(
         by_count[scene.classes] += 1;
         expert_paths += scene.classes;
         dropped += scene.dropped;
+        both_routes += usize::from(scene.both_routes);
         for s in scene.samples {
             data.push(&s.path, &s.condition, s.label, index as u32)?;
         }
@@ -189,6 +194,7 @@ pub fn generate(
         mode_counts: mode_names.into_iter().zip(counts).collect(),
         scenes_by_class_count: by_count,
         dropped_paths: dropped,
+        scenes_with_both_routes: both_routes,
     };
     Ok((data, summary))
 }
@@ -256,7 +262,9 @@ fn scene_samples(
         samples: Vec::new(),
         classes: paths.len(),
         dropped: 0,
+        both_routes: false,
     };
+    let mut routes = std::collections::BTreeSet::new();
     for expert in &paths {
         let mut starts = vec![0usize];
         starts.extend(
@@ -275,12 +283,20 @@ fn scene_samples(
                 obstacles: obstacles.clone(),
             };
             match labelled_sample(config, arm, &sub_scene, &rest, mode_names) {
-                Some(sample) => out.samples.push(sample),
+                Some((sample, label)) => {
+                    if k == 0 {
+                        routes.insert((expert.goal_index, label.side));
+                    }
+                    out.samples.push(sample);
+                }
                 None if k == 0 => out.dropped += 1,
                 None => {}
             }
         }
     }
+    out.both_routes = routes
+        .iter()
+        .any(|&(goal, side)| side == Side::Left && routes.contains(&(goal, Side::Right)));
     Ok(out)
 }
 
@@ -292,26 +308,27 @@ fn labelled_sample(
     scene: &Scene,
     path: &[Config2],
     mode_names: &[String],
-) -> Option<Sample> {
+) -> Option<(Sample, ModeLabel)> {
     let waypoints: Vec<Vec<f64>> = path.iter().map(|q| q.to_vec()).collect();
     let joint_path = JointPath::from_waypoints(&waypoints).ok()?;
     if arm.path_collision(&joint_path, &scene.obstacles).is_some() {
         return None;
     }
     let obstacle = labelling_obstacle(arm, &scene.start_rad, scene.goal_m, &scene.obstacles)?;
-    let label = label_path(arm, &joint_path, obstacle)?;
-    let name = config.label_scheme.name_of(label);
+    let mode = label_path(arm, &joint_path, obstacle)?;
+    let name = config.label_scheme.name_of(mode);
     let label = mode_names.iter().position(|n| n == name)? as u32;
     let observation = scene.observation(arm, ModeRequest::Any, &[]).ok()?;
     let condition = condition_vector(&config.condition_terms, arm, &observation);
-    Some(Sample {
+    let sample = Sample {
         path: path
             .iter()
             .flat_map(|q| [q[0] as f32, q[1] as f32])
             .collect(),
         condition,
         label,
-    })
+    };
+    Some((sample, mode))
 }
 
 #[cfg(test)]

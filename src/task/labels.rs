@@ -1,26 +1,42 @@
-//! The geometric mode label of a joint-space path in the reference task: which side of the
-//! obstacle the end effector passes, and the elbow branch at the goal.
+//! The geometric mode label of a joint-space path in the reference task: which way the arm goes
+//! around the obstacle (the **route**, `left` or `right`), and the elbow branch at the goal.
 //!
-//! **Side.** Let `p_0 .. p_{T-1}` be the end-effector positions of the waypoints and `c` the
-//! obstacle centre. The swept angle `θ = Σ_t atan2(a_t × a_{t+1}, a_t · a_{t+1})` with
-//! `a_t = p_t - c` is the signed angle (counter-clockwise positive) that the ray from the centre
-//! to the end effector turns along the path. The path passes **left** of the obstacle when
-//! `θ < 0` (the end effector goes around it clockwise, keeping it on its right-hand side, i.e.
-//! the obstacle is to the right of the direction of travel) and **right** when `θ > 0`; `θ = 0`
-//! (a path that does not move or moves radially) has no side.
+//! **Why not the end effector's side.** For a serial arm anchored at its base, the side on which
+//! the end effector passes an obstacle is fixed by the start and goal *configurations*: the loop
+//! "path A, then path B backwards" sweeps every point of the arm along a closed curve that is
+//! homotopic (through the chain, which never crosses the obstacle) to the constant curve at the
+//! base, so its winding number around the obstacle is 0 for every point of the arm. Labelling
+//! the end effector's side therefore only separates goal elbow branches (the previous labels
+//! did exactly that). What does differ between two collision-free paths to the *same* goal
+//! configuration is how the arm is folded while it passes the obstacle: the workspace route.
 //!
-//! Relation to the straight segment from `p_0` to `p_{T-1}`: that segment turns the ray by
-//! `θ_s ∈ (-π, π)`, whose sign says on which side the straight motion would pass, and
-//! `θ - θ_s = 2π n` where `n` is the winding number of the closed loop "path, then the segment
-//! back" around the centre. A path homotopic to the straight segment (`n = 0`) has the
-//! straight segment's side; one that goes around the obstacle the other way has `n = ±1` and the
-//! other sign. (Each step must turn the ray by less than π, which holds for paths sampled
-//! densely compared to their distance from the centre.)
+//! **Route.** For a 2-link arm, the configurations in which the straight arm points at the
+//! obstacle centre `c` form the point `q* = (φ, 0)` with `φ = atan2(c - base)`; when the
+//! obstacle is within the forearm's reach but clear of the upper arm, the colliding
+//! configurations form an island around `q*` (symmetric under `(q1, q2) → (2φ − q1, −q2)`, the
+//! mirror image across the line base–obstacle), and the two ways around that island are the two
+//! routes. Let `v_t = q_t − q*` (first two joints). The swept angle
+//! `θ = Σ_t atan2(v_t × v_{t+1}, v_t · v_{t+1})` is the signed angle the configuration turns
+//! around `q*`; the path takes the **left** route when `θ < 0` (clockwise around `q*`) and the
+//! **right** route when `θ > 0`; `θ = 0` has no route.
 //!
-//! Note for a serial arm anchored at the base: the loop "arm chain at the start, end-effector
-//! path, arm chain at the goal backwards" can never wind around the obstacle (the chain would
-//! have to sweep through it), so for fixed start and goal *configurations* the side is fixed;
-//! different sides come from different goal configurations (elbow branches) or start poses.
+//! In the workspace: a path that turns the shoulder counter-clockwise past the obstacle
+//! (`q1` increasing through `φ`) is `left` when it passes with the elbow bent counter-clockwise
+//! (`q2 > 0`: the end effector ahead of the elbow, the forearm leaning into the motion) and
+//! `right` when it passes with the elbow bent the other way (the forearm trailing); turning
+//! clockwise, the roles swap. So `left` = the forearm leads, `right` = the forearm trails, in
+//! either direction, whatever the goal's elbow branch: a scene whose obstacle sits in the
+//! forearm's reach offers both routes toward each goal configuration (the expert's two
+//! homotopy classes around the island), and the same goal configuration can be reached by
+//! both. When the obstacle also reaches the upper arm (its colliding set is a band across every
+//! elbow angle) or lies out of reach, a path cannot go around it either way and every path of
+//! a scene gets the route of the straight joint-space segment.
+//!
+//! Relation to the straight joint-space segment from `q_0` to `q_{T-1}`: it turns `v` by
+//! `θ_s ∈ (−π, π)` and `θ − θ_s = 2π n` with `n` the winding number of the closed loop "path,
+//! then the segment back" around `q*`; the two ways around the island differ by one turn, so
+//! their `θ` have opposite signs. (Each step must turn `v` by less than π, which holds for
+//! paths sampled densely compared to their distance from `q*`.)
 //!
 //! **Elbow.** The branch of the elbow angle at the last waypoint ([`ElbowBranch::of_elbow_angle`]
 //! of joint 1): `elbow_up` iff `q[1] < 0`.
@@ -35,7 +51,7 @@ use crate::robot::{
     nearest_obstacle_to_segment, CircleObstacle, ElbowBranch, JointPath, PlanarArm,
 };
 
-/// Which side of the obstacle the end effector passes (see the module docs).
+/// Which way the arm goes around the obstacle: the route (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
@@ -143,13 +159,13 @@ impl LabelScheme {
     }
 }
 
-/// The side measurement of a path (see the module docs).
+/// The route measurement of a path (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SideMeasure {
     pub side: Side,
-    /// `θ`: signed angle swept by the ray from the centre to the end effector, radians.
+    /// `θ`: signed angle the configuration turns around `q*`, radians.
     pub swept_angle_rad: f64,
-    /// `θ_s`: the same for the straight segment between the path's end points, radians.
+    /// `θ_s`: the same for the straight joint-space segment between the path's end points.
     pub straight_angle_rad: f64,
     /// `n = round((θ - θ_s) / 2π)`.
     pub winding_vs_straight: i64,
@@ -160,16 +176,25 @@ fn turn(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] * b[1] - a[1] * b[0]).atan2(a[0] * b[0] + a[1] * b[1])
 }
 
-/// The side of the end-effector path of `path` around `center_m`; `None` when the swept angle
-/// is zero (within 1e-9 rad).
+/// `q*` of the module docs: the straight arm (elbow 0) pointing at `center_m`.
+pub fn route_center_rad(arm: &PlanarArm, center_m: [f64; 2]) -> [f64; 2] {
+    let base = arm.base_m();
+    [(center_m[1] - base[1]).atan2(center_m[0] - base[0]), 0.0]
+}
+
+/// The route of `path` around the obstacle centred at `center_m`; `None` when the path has
+/// fewer than 2 joints or the swept angle is zero (within 1e-9 rad) or not finite.
 pub fn path_side(arm: &PlanarArm, path: &JointPath, center_m: [f64; 2]) -> Option<SideMeasure> {
-    let relative = |q: &[f64]| {
-        let p = arm.end_effector(q);
-        [p[0] - center_m[0], p[1] - center_m[1]]
-    };
-    let points: Vec<[f64; 2]> = path.waypoints().map(relative).collect();
+    if path.dof() < 2 {
+        return None;
+    }
+    let q_star = route_center_rad(arm, center_m);
+    let points: Vec<[f64; 2]> = path
+        .waypoints()
+        .map(|q| [q[0] - q_star[0], q[1] - q_star[1]])
+        .collect();
     let swept_angle_rad: f64 = points.windows(2).map(|w| turn(w[0], w[1])).sum();
-    if swept_angle_rad.is_nan() || swept_angle_rad.abs() <= 1e-9 {
+    if !swept_angle_rad.is_finite() || swept_angle_rad.abs() <= 1e-9 {
         return None;
     }
     let straight_angle_rad = turn(points[0], points[points.len() - 1]);
@@ -238,58 +263,76 @@ mod tests {
         PlanarArm::new(RobotDescription::planar_2link()).unwrap()
     }
 
-    /// A joint path whose end effector follows the polyline through `points` (densely), all on
-    /// one elbow branch.
-    fn path_through(arm: &PlanarArm, points: &[[f64; 2]], branch: ElbowBranch) -> JointPath {
+    /// A joint path through the configurations `corners`, densely (20 steps per segment).
+    fn joint_polyline(corners: &[[f64; 2]]) -> JointPath {
         let mut waypoints = Vec::new();
-        for pair in points.windows(2) {
+        for pair in corners.windows(2) {
             for k in 0..20 {
                 let s = k as f64 / 20.0;
-                let p = [
+                waypoints.push(vec![
                     pair[0][0] + s * (pair[1][0] - pair[0][0]),
                     pair[0][1] + s * (pair[1][1] - pair[0][1]),
-                ];
-                waypoints.push(arm.ik(p, branch).unwrap().to_vec());
+                ]);
             }
         }
-        waypoints.push(arm.ik(points[points.len() - 1], branch).unwrap().to_vec());
+        waypoints.push(corners[corners.len() - 1].to_vec());
         JointPath::from_waypoints(&waypoints).unwrap()
     }
 
-    #[test]
-    fn synthetic_left_and_right_paths() {
-        let arm = arm();
-        let obstacle = CircleObstacle {
-            center_m: [0.55, 0.0],
+    /// An obstacle in the forearm's reach, clear of the upper arm.
+    fn forearm_obstacle() -> CircleObstacle {
+        CircleObstacle {
+            center_m: [0.7, 0.0],
             radius_m: 0.05,
-        };
-        // Travelling +y past an obstacle at x = 0.55: inside (x = 0.35) keeps it on the right.
-        let (start, goal) = ([0.5, -0.3], [0.5, 0.3]);
-        let left = path_through(&arm, &[start, [0.35, 0.0], goal], ElbowBranch::Up);
-        let right = path_through(&arm, &[start, [0.75, 0.0], goal], ElbowBranch::Down);
-        let l = path_side(&arm, &left, obstacle.center_m).unwrap();
-        assert_eq!(l.side, Side::Left);
-        // The straight segment (x = 0.5) also passes left: homotopic, winding 0.
-        assert!(l.straight_angle_rad < 0.0);
+        }
+    }
+
+    #[test]
+    fn both_routes_to_the_same_goal_configuration() {
+        let arm = arm();
+        let obstacle = forearm_obstacle();
+        let obstacles = [obstacle];
+        // Shoulder from -1 to 1 rad past the obstacle at angle 0, elbow bent +2 rad at both ends.
+        let (start, goal) = ([-1.0, 2.0], [1.0, 2.0]);
+        // Forearm leading all the way.
+        let lead = joint_polyline(&[start, goal]);
+        // Flip the elbow through straight (clear, 1 rad away), pass trailing, flip back.
+        let trail = joint_polyline(&[start, [-1.0, -2.0], [1.0, -2.0], goal]);
+        for path in [&lead, &trail] {
+            assert!(arm.path_collision(path, &obstacles).is_none());
+            // Same start, same goal configuration, same end-effector side of the obstacle.
+            assert_eq!(path.last(), &goal[..]);
+        }
+        let l = path_side(&arm, &lead, obstacle.center_m).unwrap();
+        let r = path_side(&arm, &trail, obstacle.center_m).unwrap();
+        assert_eq!((l.side, r.side), (Side::Left, Side::Right));
+        // The two routes differ by one turn around q*.
+        let turns = (r.swept_angle_rad - l.swept_angle_rad) / std::f64::consts::TAU;
+        assert!((turns - 1.0).abs() < 1e-9, "{turns}");
         assert_eq!(l.winding_vs_straight, 0);
-        let r = path_side(&arm, &right, obstacle.center_m).unwrap();
-        assert_eq!(r.side, Side::Right);
         assert_eq!(r.winding_vs_straight, 1);
         assert_eq!(
-            label_path(&arm, &left, &obstacle),
-            Some(ModeLabel::new(Side::Left, ElbowBranch::Up))
+            label_path(&arm, &lead, &obstacle).map(ModeLabel::name),
+            Some("left_elbow_down")
         );
         assert_eq!(
-            label_path(&arm, &right, &obstacle).map(ModeLabel::name),
+            label_path(&arm, &trail, &obstacle).map(ModeLabel::name),
             Some("right_elbow_down")
         );
-        // Reversed travel flips the side.
-        let back = path_through(&arm, &[goal, [0.35, 0.0], start], ElbowBranch::Up);
+        // Reversed travel (shoulder turning clockwise) swaps the names.
+        let back = joint_polyline(&[goal, start]);
         assert_eq!(
             path_side(&arm, &back, obstacle.center_m).unwrap().side,
             Side::Right
         );
-        // A path that does not move has no side.
+        // The mirror image across the line base-obstacle (shoulder turning clockwise, elbow
+        // bent clockwise: the forearm still leads) keeps the route.
+        let mirrored = joint_polyline(&[[1.0, -2.0], [-1.0, -2.0]]);
+        assert_eq!(
+            path_side(&arm, &mirrored, obstacle.center_m).unwrap().side,
+            Side::Left
+        );
+        // A path that does not move has no route.
         let still = JointPath::from_waypoints(&[vec![0.1, 0.2], vec![0.1, 0.2]]).unwrap();
         assert!(path_side(&arm, &still, obstacle.center_m).is_none());
 
@@ -300,12 +343,58 @@ mod tests {
             center_m: [-0.6, -0.6],
             radius_m: 0.05,
         };
+        let goal_m = arm.end_effector(&goal);
         assert_eq!(
             labeller
-                .label(&arm, &right, [0.5, 0.3], &[far, obstacle])
+                .label(&arm, &trail, goal_m, &[far, obstacle])
                 .as_deref(),
             Some("right")
         );
+    }
+
+    #[test]
+    fn the_experts_two_classes_to_one_goal_configuration_get_both_routes() {
+        use crate::task::generate::expert_paths;
+        let arm = arm();
+        let obstacle = forearm_obstacle();
+        let config: crate::task::generate::DataConfig = serde_yaml::from_str(
+            &std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("config/data_planar_arm.yaml"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let goal = [1.0, 2.0];
+        let scene = crate::task::Scene {
+            description: String::new(),
+            start_rad: vec![-1.0, 2.0],
+            goal_m: arm.end_effector(&goal),
+            obstacles: vec![obstacle],
+        };
+        let paths = expert_paths(&config, &arm, &scene, 0).unwrap();
+        let mut sides = std::collections::BTreeMap::new();
+        for p in &paths {
+            let waypoints: Vec<Vec<f64>> = p.waypoints.iter().map(|q| q.to_vec()).collect();
+            let path = JointPath::from_waypoints(&waypoints).unwrap();
+            let label = label_path(&arm, &path, &obstacle).unwrap();
+            sides
+                .entry(p.goal_index)
+                .or_insert_with(Vec::new)
+                .push((p.signature.clone(), label));
+        }
+        // Toward each goal configuration: one class per way around the island, and the classes
+        // have different routes (same elbow branch).
+        let mut both = 0;
+        for classes in sides.values() {
+            let routes: std::collections::BTreeSet<Side> =
+                classes.iter().map(|(_, l)| l.side).collect();
+            let signatures: std::collections::BTreeSet<&Vec<i8>> =
+                classes.iter().map(|(s, _)| s).collect();
+            assert_eq!(routes.len(), signatures.len(), "{classes:?}");
+            both += usize::from(routes.len() == 2);
+        }
+        assert!(both >= 1, "{sides:?}");
     }
 
     #[test]

@@ -110,6 +110,14 @@ pub struct SceneSamplerConfig {
     /// effector to the goal, shifted sideways by a uniform offset within ±half the radius.
     /// Default 0.8.
     pub blocking_probability: f64,
+    /// Probability of a **route scene** instead (drawn before `blocking_probability`): start
+    /// and goal configurations on opposite elbow branches, and the obstacle where the straight
+    /// joint-space motion between them would swing the stretched arm through it — at the
+    /// shoulder angle where that motion straightens the elbow (±0.05 rad), at a distance from
+    /// the base where only the forearm reaches it. The arm can then pass it with the forearm
+    /// leading or trailing (the `left` and `right` routes of [`crate::task::labels`]) toward
+    /// the same goal configuration. 2-link arms only. Default 0 (off).
+    pub route_probability: f64,
     /// Smallest distance between the start end effector and the goal, metres. Default 0.3.
     pub min_goal_distance_m: f64,
     /// Clearance required of the start configuration, of the goal point (beyond the obstacle
@@ -126,6 +134,7 @@ impl Default for SceneSamplerConfig {
             obstacle_center_x_m: [-0.8, 0.8],
             obstacle_center_y_m: [-0.8, 0.8],
             blocking_probability: 0.8,
+            route_probability: 0.0,
             min_goal_distance_m: 0.3,
             clearance_margin_m: 0.02,
             max_attempts: 1000,
@@ -154,11 +163,16 @@ impl SceneSamplerConfig {
                 "minimum radius must be > 0",
             ));
         }
-        if !(0.0..=1.0).contains(&self.blocking_probability) {
-            return Err(Error::config(
-                "scene_sampler.blocking_probability",
-                format!("must be in [0, 1], found {}", self.blocking_probability),
-            ));
+        for (key, p) in [
+            ("blocking_probability", self.blocking_probability),
+            ("route_probability", self.route_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::config(
+                    format!("scene_sampler.{key}"),
+                    format!("must be in [0, 1], found {p}"),
+                ));
+            }
         }
         for (key, value) in [
             ("min_goal_distance_m", self.min_goal_distance_m),
@@ -217,7 +231,13 @@ pub fn sample_scene(
             continue;
         }
         let radius_m = uniform(rng, config.obstacle_radius_m);
-        let center_m = if rng.random_bool(config.blocking_probability) {
+        let route = config.route_probability > 0.0 && rng.random_bool(config.route_probability);
+        let center_m = if route {
+            match route_obstacle(arm, &start_rad, &goal_q, radius_m, margin, rng) {
+                Some(center) => center,
+                None => continue,
+            }
+        } else if rng.random_bool(config.blocking_probability) {
             let s = uniform(rng, [0.3, 0.7]);
             let (dx, dy) = (goal_m[0] - start_m[0], goal_m[1] - start_m[1]);
             let length = dx.hypot(dy);
@@ -263,6 +283,40 @@ pub fn sample_scene(
         "scene sampler: no valid scene in {} attempts (relax scene_sampler ranges or margins)",
         config.max_attempts
     )))
+}
+
+/// The obstacle centre of a route scene (see [`SceneSamplerConfig::route_probability`]), or
+/// `None` when the draw does not make one (same elbow branch at both ends, not a 2-link arm,
+/// no room for the forearm-only distance band).
+fn route_obstacle(
+    arm: &PlanarArm,
+    start_rad: &[f64],
+    goal_rad: &[f64],
+    radius_m: f64,
+    margin_m: f64,
+    rng: &mut impl Rng,
+) -> Option<[f64; 2]> {
+    let (&[s0, s1], &[g0, g1], &[l1, l2]) = (start_rad, goal_rad, arm.link_lengths_m()) else {
+        return None;
+    };
+    if s1 * g1 >= 0.0 {
+        return None;
+    }
+    // Where the straight joint-space segment straightens the elbow.
+    let t = s1 / (s1 - g1);
+    let angle = s0 + t * (g0 - s0) + uniform(rng, [-0.05, 0.05]);
+    let reach = radius_m + arm.link_radius_m();
+    let near = l1 + reach + margin_m + 0.03;
+    let far = l1 + l2 + reach - 0.03;
+    if far <= near {
+        return None;
+    }
+    let distance = uniform(rng, [near, far]);
+    let base = arm.base_m();
+    Some([
+        base[0] + distance * angle.cos(),
+        base[1] + distance * angle.sin(),
+    ])
 }
 
 /// `count` scenes from one seed (ChaCha8): the same seed gives the same scenes.

@@ -110,6 +110,11 @@ pub struct TrainConfig {
     /// `cpu`, `cuda:N` or `auto`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// A warm start: a model folder whose weights initialise the network instead of the seeded
+    /// random draw (same network and number of modes; the optimiser and the EMA start fresh
+    /// from them). A checkpoint loaded by `--resume` replaces them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 fn default_restart_factor() -> f64 {
@@ -226,6 +231,13 @@ pub fn train(config: &TrainConfig, resume: bool, progress: Progress<'_>) -> Resu
     let denoiser = Denoiser::new(&spec.unet_config(), modes, vb)?;
     let vars: HashMap<String, Var> = lock(&varmap)?.clone();
     init_weights(&vars, config.seed)?;
+    if let Some(dir) = &config.init_from {
+        let sha = warm_start(dir, config, &spec, &vars, &device)?;
+        spec.training.notes.push_str(&format!(
+            ", warm start from {} (weights sha256 {sha})",
+            dir.display()
+        ));
+    }
     let var_list: Vec<Var> = sorted(&vars).into_iter().map(|(_, v)| v).collect();
 
     let mut optimizer = AdamW::new(&vars, config.optimizer.clone())?;
@@ -520,6 +532,52 @@ fn init_weights(vars: &HashMap<String, Var>, seed: u64) -> Result<()> {
         var.set(&Tensor::from_vec(values, dims, var.device())?)?;
     }
     Ok(())
+}
+
+/// Sets every variable from the weights of the model folder `dir` (see
+/// [`TrainConfig::init_from`]); returns the weights' sha256.
+fn warm_start(
+    dir: &Path,
+    config: &TrainConfig,
+    spec: &ModelSpec,
+    vars: &HashMap<String, Var>,
+    device: &Device,
+) -> Result<String> {
+    let from = ModelSpec::load(&dir.join(crate::model::MODEL_YAML))?;
+    let same_modes =
+        from.modes.as_ref().map(|m| m.names.len()) == spec.modes.as_ref().map(|m| m.names.len());
+    if from.network != config.network || !same_modes || from.horizon != spec.horizon {
+        return Err(Error::config(
+            "init_from",
+            format!(
+                "{}: the model's network, horizon or number of modes differs from this config's",
+                dir.display()
+            ),
+        ));
+    }
+    let file = dir.join(&from.weights.file);
+    let weights = candle_core::safetensors::load(&file, device)?;
+    for (name, var) in sorted(vars) {
+        let tensor = weights.get(&name).ok_or_else(|| {
+            Error::config(
+                "init_from",
+                format!("{}: no tensor `{name}`", file.display()),
+            )
+        })?;
+        if tensor.dims() != var.dims() {
+            return Err(Error::config(
+                "init_from",
+                format!(
+                    "{}: `{name}` has shape {:?}, the network needs {:?}",
+                    file.display(),
+                    tensor.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(tensor)?;
+    }
+    Ok(from.weights.sha256)
 }
 
 fn fan_in(dims: &[usize]) -> usize {
