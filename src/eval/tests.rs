@@ -166,9 +166,14 @@ fn seeded_runs_are_identical_but_for_latency() {
 fn training_seed_and_foreign_models_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut bad = args(dir.path(), &[]);
-    bad.seed = 20261129;
+    // The data config's own seed (the repository's config/data_planar_arm.yaml).
+    let training_seed = DataConfig::load(&data_config(dir.path())).unwrap().seed;
+    bad.seed = training_seed;
     let err = run(&bad).unwrap_err().to_string();
-    assert!(err.contains("seed") && err.contains("20261129"), "{err}");
+    assert!(
+        err.contains("seed") && err.contains(&training_seed.to_string()),
+        "{err}"
+    );
 
     // A model whose mode names are no label scheme's.
     let other = dir.path().join("other");
