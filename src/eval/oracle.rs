@@ -17,7 +17,10 @@
 //! on a timed cubic, `|Δq_j| h` on a straight segment), so `clearance(mid) > B` certifies the
 //! piece. Pieces shorter than [`MIN_PIECE`] whose clearance stays within `B` are reported as a
 //! contact of clearance `clearance(mid) − B` (<= 1e-9 m at that size): conservative by at most
-//! a nanometre, where the planner's check is conservative by a micrometre.
+//! a nanometre, where the planner's check is conservative by a micrometre. A certified piece
+//! is refined further while its lower bound `clearance(mid) − B` could undercut the smallest
+//! clearance found so far by more than [`CLEARANCE_TOLERANCE_M`] (1 µm): the reported minimum
+//! clearance of a free motion is within 1 µm of the true one (branch and bound).
 //!
 //! **Timed plans** are checked on the curve the controller executes: the cubic Hermite through
 //! each pair of points (positions and velocities), sampled every [`PLAN_ORACLE_DT_SECS`]
@@ -46,6 +49,9 @@ pub const PLAN_ORACLE_DT_SECS: f64 = 0.0005;
 pub const PATH_SUBDIVISION: usize = 10;
 /// Relative slack on velocity and acceleration limits (rounding).
 pub const LIMIT_SLACK: f64 = 1e-6;
+/// How far the reported minimum clearance of a collision-free motion may lie above the true
+/// one, metres (the bisection refines every piece that could hold a lower value).
+pub const CLEARANCE_TOLERANCE_M: f64 = 1e-6;
 /// Shortest piece the bisection splits (in the piece's own parameter: fraction of a segment or
 /// seconds).
 const MIN_PIECE: f64 = 1e-9;
@@ -275,8 +281,10 @@ impl Oracle {
             .all(|(v, (lo, hi))| *v >= lo - 1e-9 && *v <= hi + 1e-9)
     }
 
-    /// Smallest clearance over the motion on `[0, length]` (a lower bound within 1e-9 m, exact
-    /// where it is `<= 0`); stops early once a contact is found.
+    /// Smallest clearance over the motion on `[0, length]`: the smallest clearance of a sampled
+    /// configuration, within [`CLEARANCE_TOLERANCE_M`] of the true minimum (which it never
+    /// undercuts by more than 1e-9 m); `<= 0` exactly when the motion touches an obstacle
+    /// (stops at the first contact found).
     fn min_clearance(
         &self,
         motion: &dyn Motion,
@@ -311,7 +319,9 @@ impl Oracle {
                 .zip(&self.lever_m)
                 .map(|(e, l)| e * l)
                 .sum();
-            if c > bound || !(c > 0.0) {
+            // Pruned when certified free and unable to hold a clearance below `best` by more
+            // than the tolerance (branch and bound on the minimum).
+            if !(c > 0.0) || (c > bound && c - bound >= best - CLEARANCE_TOLERANCE_M) {
                 continue;
             }
             if half < MIN_PIECE || depth >= MAX_DEPTH {

@@ -88,11 +88,13 @@ fn grazing_contact_exact_where_the_filter_is_conservative() {
             .collides
     );
     assert!(arm.path_collision(&path, &[touching]).is_some());
-    // 1 mm of clearance: free for both.
+    // 1 mm of clearance: free for both, and the minimum found within the oracle's tolerance.
     let clear = at(0.019);
     let v = oracle.path(&path, &[0.0, 0.0], polar(0.9, 1.0), &[clear]);
     assert!(
-        !v.collides && (v.min_clearance_m - 0.001).abs() < 1e-9,
+        !v.collides
+            && v.min_clearance_m >= 0.001 - 1e-9
+            && v.min_clearance_m - 0.001 <= CLEARANCE_TOLERANCE_M,
         "{v:?}"
     );
     assert!(arm.path_collision(&path, &[clear]).is_none());

@@ -4,7 +4,8 @@
 //!
 //! For the goal in the condition vector, analytic IK gives one end configuration per elbow
 //! branch; each branch gets a bundle of straight joint-space paths from the start and bundles
-//! of detours (via configurations with the shoulder swung either way), each candidate with
+//! of detours (via configurations with the shoulder swung either way, and the two corners where
+//! one joint has moved and the other not yet), each candidate with
 //! seeded smooth noise ([`SyntheticSource`]). Modes are the elbow branches at the goal
 //! (`elbow_up`, `elbow_down`), the names of the geometric labeller's `elbow` scheme; a mode
 //! request samples only that branch's bundles.
@@ -127,6 +128,20 @@ impl GeometricSource {
                     .collect();
                 bundles.push(SyntheticBundle {
                     via_rad: vec![via],
+                    end_rad: end.to_vec(),
+                    weight: 1,
+                    noise_rad: NOISE_RAD,
+                    x0_variance: 0.0,
+                    label: label.clone(),
+                });
+            }
+            // Corner detours: one joint moves first, then the other. They pass the island of
+            // colliding configurations that a straight motion between elbow branches crosses
+            // (the obstacle in the forearm's reach where the elbow straightens) on either side:
+            // the two routes of `task::labels`.
+            for via in [[end[0], start[1]], [start[0], end[1]]] {
+                bundles.push(SyntheticBundle {
+                    via_rad: vec![via.to_vec()],
                     end_rad: end.to_vec(),
                     weight: 1,
                     noise_rad: NOISE_RAD,

@@ -65,7 +65,10 @@ fn bad_arguments_name_the_key() {
     let err = run_closed_loop(&a, &mut |_, _| {}).unwrap_err().to_string();
     assert!(err.contains("`latency_ms`"), "{err}");
     // The training data's seed (config/data_planar_arm.yaml) is refused.
-    let err = run_closed_loop(&args(1, 20261129), &mut |_, _| {})
+    let training_seed = DataConfig::load(&repo("config/data_planar_arm.yaml"))
+        .unwrap()
+        .seed;
+    let err = run_closed_loop(&args(1, training_seed), &mut |_, _| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("`seed`"), "{err}");

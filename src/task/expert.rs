@@ -16,9 +16,12 @@
 //! 4. Each path is shortened (seeded random shortcuts, each checked densely and kept only if the
 //!    signature is unchanged), corner-smoothed, and resampled to `horizon` waypoints by arc length.
 //!
-//! A class is kept when its length is at most `max_length_ratio` times the shortest class of the
-//! scene: a loop around the far side of an obstacle that does not block the way is a real
-//! homotopy class but no expert would take it.
+//! A class is kept when its length is at most `max_length_ratio` times the shortest class toward
+//! the same goal configuration: a loop around the far side of an obstacle that does not block
+//! the way is a real homotopy class but no expert would take it. The ratio is per goal
+//! configuration (each is its own planning problem, and its own elbow-branch mode): compared with
+//! the shortest class of the whole scene, the two routes toward the far elbow branch would be
+//! dropped whenever the other branch is near.
 //!
 //! Why configuration-space classes and not the end effector's side of the obstacle: for a serial
 //! arm anchored at its base, the side on which the end effector passes an obstacle is fixed by
@@ -48,7 +51,8 @@ pub struct ExpertConfig {
     /// Grid nodes per joint axis over the joint-limit box.
     #[serde(default = "default_grid_cells")]
     pub grid_cells: usize,
-    /// Keep a class whose length is at most this times the shortest class of the scene.
+    /// Keep a class whose length is at most this times the shortest class toward the same goal
+    /// configuration.
     #[serde(default = "default_max_length_ratio")]
     pub max_length_ratio: f64,
     /// Random shortcut attempts per path.
@@ -135,7 +139,7 @@ pub struct ExpertPath {
 }
 
 /// Plans the shortest path of every homotopy class from `start` to each of `goals`, keeps the
-/// classes within `max_length_ratio` of the best, and returns them smoothed and resampled to
+/// classes within `max_length_ratio` of the best toward the same goal, and returns them smoothed and resampled to
 /// `horizon` waypoints, shortest first. `seed` drives the shortcutting.
 pub fn plan_all_classes(
     problem: &ExpertProblem<'_>,
@@ -173,11 +177,11 @@ pub fn plan_all_classes(
             });
         }
     }
-    let best = found
-        .iter()
-        .map(|p| p.length_rad)
-        .fold(f64::INFINITY, f64::min);
-    found.retain(|p| p.length_rad <= config.max_length_ratio * best + 1e-9);
+    let mut best = vec![f64::INFINITY; goals.len()];
+    for p in &found {
+        best[p.goal_index] = best[p.goal_index].min(p.length_rad);
+    }
+    found.retain(|p| p.length_rad <= config.max_length_ratio * best[p.goal_index] + 1e-9);
     found.sort_by(|a, b| a.length_rad.total_cmp(&b.length_rad));
     Ok(found)
 }

@@ -365,10 +365,12 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let goal = [1.0, 2.0];
+        // A route scene: start and goal on opposite elbow branches, so that the straight
+        // joint-space motion swings the stretched arm through the obstacle (q* = (0, 0)).
+        let goal = [1.0, -1.0];
         let scene = crate::task::Scene {
             description: String::new(),
-            start_rad: vec![-1.0, 2.0],
+            start_rad: vec![-1.0, 1.0],
             goal_m: arm.end_effector(&goal),
             obstacles: vec![obstacle],
         };
