@@ -19,8 +19,8 @@
 //! contact of clearance `clearance(mid) − B` (<= 1e-9 m at that size): conservative by at most
 //! a nanometre, where the planner's check is conservative by a micrometre. A certified piece
 //! is refined further while its lower bound `clearance(mid) − B` could undercut the smallest
-//! clearance found so far by more than [`CLEARANCE_TOLERANCE_M`] (1 µm): the reported minimum
-//! clearance of a free motion is within 1 µm of the true one (branch and bound).
+//! clearance found so far by more than [`CLEARANCE_TOLERANCE_M`] (0.1 mm): the reported minimum
+//! clearance of a free motion is within 0.1 mm of the true one (branch and bound).
 //!
 //! **Timed plans** are checked on the curve the controller executes: the cubic Hermite through
 //! each pair of points (positions and velocities), sampled every [`PLAN_ORACLE_DT_SECS`]
@@ -51,7 +51,7 @@ pub const PATH_SUBDIVISION: usize = 10;
 pub const LIMIT_SLACK: f64 = 1e-6;
 /// How far the reported minimum clearance of a collision-free motion may lie above the true
 /// one, metres (the bisection refines every piece that could hold a lower value).
-pub const CLEARANCE_TOLERANCE_M: f64 = 1e-6;
+pub const CLEARANCE_TOLERANCE_M: f64 = 1e-4;
 /// Shortest piece the bisection splits (in the piece's own parameter: fraction of a segment or
 /// seconds).
 const MIN_PIECE: f64 = 1e-9;
