@@ -48,6 +48,10 @@ pub struct PlannerConfig {
     pub min_clearance_m: f64,
     /// Weights of the selection cost.
     pub cost_weights: CostWeights,
+    /// Rounds of the binomial filter run over the chosen path before it is timed (end points
+    /// fixed; `smooth_path`); the smoothed plan is verified like any other and the path as
+    /// sampled is used when it fails or is not faster. 0 disables it. Default 8.
+    pub smoothing_passes: usize,
     /// Velocity/acceleration scaling and the hold duration of the time parameterisation.
     pub timing: TimingConfig,
     /// Step at which the timed plan is re-checked for collisions and limits, seconds.
@@ -71,6 +75,7 @@ impl Default for PlannerConfig {
             hallucination_threshold: None,
             min_clearance_m: 0.0,
             cost_weights: CostWeights::default(),
+            smoothing_passes: 8,
             timing: TimingConfig::default(),
             verify_dt_secs: 0.01,
         }

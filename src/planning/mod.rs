@@ -24,6 +24,7 @@ mod random_model;
 mod repair;
 mod scoring;
 mod selection;
+mod smoothing;
 mod source;
 mod synthetic;
 mod timing;
@@ -52,6 +53,7 @@ pub use scoring::{
 pub use selection::{
     remainder, select, Selection, SelectionConfig, SelectionPolicy, SelectionReason, SelectorState,
 };
+pub use smoothing::smooth_path;
 pub use source::{CandidateBatch, CandidateSource};
 pub use synthetic::{SyntheticBundle, SyntheticSource};
 pub use timing::{time_parameterize, TimingConfig, TimingError, MIN_SEGMENT_SECS};

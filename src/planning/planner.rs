@@ -14,6 +14,7 @@ use super::plan::Plan;
 use super::repair::{repair_path, Repair};
 use super::scoring::{inflated, score_candidate, CandidateScores, RejectReason};
 use super::selection::{select, SelectionReason, SelectorState};
+use super::smoothing::smooth_path;
 use super::source::CandidateSource;
 use super::timing::{time_parameterize, TimingError};
 use crate::robot::{CircleObstacle, JointPath, PlanarArm};
@@ -325,8 +326,8 @@ impl Planner {
             ) else {
                 break;
             };
-            let plan = self.timed_plan(observation, &paths[selection.candidate])?;
-            match self.verify(&plan, observation.obstacles()) {
+            let (plan, verdict) = self.executable_plan(observation, &paths[selection.candidate])?;
+            match verdict {
                 None => {
                     chosen = Some((selection, plan));
                     break;
@@ -397,6 +398,30 @@ impl Planner {
     fn cluster(&self, candidates: &[CandidateReport], paths: &[JointPath]) -> Clustering {
         let valid: Vec<bool> = candidates.iter().map(|c| c.valid).collect();
         cluster(paths, &valid, self.config.cluster_threshold_rad)
+    }
+
+    /// The timed plan of a chosen path and its verification: of the path's own plan and the
+    /// smoothed path's (`smoothing_passes`), the shorter in duration that verifies (smoothing
+    /// removes the sampler's wiggle, but the corner caps of the timing can make a smoothed
+    /// curve slower than a path with a few sharp corners).
+    fn executable_plan(
+        &self,
+        observation: &Observation,
+        path: &JointPath,
+    ) -> std::result::Result<(Plan, Option<RejectReason>), TimingError> {
+        let plan = self.timed_plan(observation, path)?;
+        if self.config.smoothing_passes > 0 {
+            let smoothed = smooth_path(path, self.config.smoothing_passes);
+            if let Ok(smooth) = self.timed_plan(observation, &smoothed) {
+                if smooth.duration_secs() < plan.duration_secs()
+                    && self.verify(&smooth, observation.obstacles()).is_none()
+                {
+                    return Ok((smooth, None));
+                }
+            }
+        }
+        let verdict = self.verify(&plan, observation.obstacles());
+        Ok((plan, verdict))
     }
 
     /// Times the chosen path from the observation's start state.
