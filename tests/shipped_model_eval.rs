@@ -12,8 +12,9 @@
 //! - **floor and ceiling**: random weights must fail where the model passes, and the expert
 //!   must pass, so the thresholds can fail and the oracle is not trivially satisfied.
 //!
-//! The seed differs from the training data's (20261129), the planner-tuning seed (99) and the
-//! README's held-out evaluation (20261203). About 1.5 minutes on 2 CPU cores.
+//! The seed differs from the training data's (20261202, and 20261129 of the warm start's data),
+//! the planner-tuning seed (99) and the README's held-out evaluation (20261210). About 2
+//! minutes on 2 CPU cores (dev profile).
 
 use std::path::Path;
 use std::time::Instant;
