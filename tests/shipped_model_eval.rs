@@ -31,9 +31,11 @@ const MAX_CHOSEN_COLLISIONS: usize = 0;
 const MIN_BOTH_ROUTE_COVERAGE: f64 = 0.85;
 const MIN_REQUEST_ACCURACY: f64 = 0.93;
 const MAX_TIME_RATIO_P50: f64 = 1.5;
-// Regression guards (raw column), below the shipped weights' values on these scenes.
-const MIN_RAW_VALID_RATE: f64 = 0.0;
-const MIN_RAW_REQUEST_ACCURACY: f64 = 0.0;
+// Regression guards (raw column), below the shipped weights' values on these scenes
+// (step 8000, measured 2026-12-03: raw valid rate 0.187, raw request accuracy 0.970; pipeline
+// success 1.000, both-route coverage 0.907, request accuracy 0.968, time ratio p50 1.383).
+const MIN_RAW_VALID_RATE: f64 = 0.15;
+const MIN_RAW_REQUEST_ACCURACY: f64 = 0.90;
 // Floor: random weights on the first 10 scenes.
 const MAX_RANDOM_SUCCESS_RATE: f64 = 0.5;
 const MAX_RANDOM_RAW_VALID_RATE: f64 = 0.01;
