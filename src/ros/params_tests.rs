@@ -43,7 +43,7 @@ fn required_keys_and_defaults() {
     assert_eq!(p.state_timeout_secs, 0.5);
     assert_eq!(p.goal_tolerance_m, 0.02);
     assert_eq!(p.seed, 0);
-    assert_eq!(p.hallucination_threshold, 0.05);
+    assert_eq!(p.hallucination_threshold, 0.0);
     assert!(p.static_obstacles.is_empty());
     assert_eq!(p.min_clearance_m, 0.005);
     assert_eq!(p.obstacle_timeout_secs, 0.0, "0 = never");
@@ -211,6 +211,11 @@ fn out_of_range_values_are_errors() {
             "hallucination_threshold",
             ParamValue::Double(f64::INFINITY),
             "finite",
+        ),
+        (
+            "hallucination_threshold",
+            ParamValue::Double(-0.1),
+            "must be in [0,",
         ),
         (
             "replan_rate_hz",

@@ -30,7 +30,8 @@ pub fn planner_config(params: &NodeParams) -> PlannerConfig {
             SelectionPolicy::Cost => Policy::Cost,
         },
         goal_tolerance_m: params.goal_tolerance_m,
-        hallucination_threshold: Some(params.hallucination_threshold),
+        hallucination_threshold: (params.hallucination_threshold > 0.0)
+            .then_some(params.hallucination_threshold),
         min_clearance_m: params.min_clearance_m,
         repair: crate::planning::RepairConfig {
             margin_m: params.clearance_margin_m,
