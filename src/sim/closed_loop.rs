@@ -48,7 +48,7 @@ use crate::ros::source::build_planner;
 use crate::ros::worker::{PlanFailure, PlanRequest, PlanResult};
 use crate::sample_cli::matching_label_scheme;
 use crate::task::generate::DataConfig;
-use crate::task::LabelScheme;
+use crate::task::{LabelScheme, Scene};
 use crate::{Error, Result};
 
 /// The node name whose section of `--params` is read.
@@ -59,6 +59,8 @@ const NODE_NAME: &str = "diffusion_planner";
 pub struct SceneResult {
     /// Position in the held-out draws (as `dplan eval` numbers them).
     pub draw: usize,
+    /// The scene (start, goal, obstacles), so another simulator can run the same ones.
+    pub scene: Scene,
     pub success: bool,
     /// Simulated seconds from the goal to reaching it.
     pub time_to_goal_secs: Option<f64>,
@@ -304,6 +306,7 @@ struct InFlight {
 struct SceneRun<'a> {
     args: &'a ClosedLoopArgs,
     draw: usize,
+    scene: Scene,
     core: NodeCore,
     sim: Simulation,
     joint_names: Vec<String>,
@@ -364,6 +367,7 @@ impl<'a> SceneRun<'a> {
         Ok(SceneRun {
             args,
             draw: held_out.draw,
+            scene: scene.clone(),
             core,
             sim,
             joint_names,
@@ -494,6 +498,7 @@ impl<'a> SceneRun<'a> {
         let stats = &self.core.stats;
         Ok(SceneResult {
             draw: self.draw,
+            scene: self.scene.clone(),
             success: report.goal_reached,
             time_to_goal_secs: report.time_to_goal_secs,
             collisions: report.collisions,
