@@ -55,6 +55,12 @@ const MIN_IMPROVEMENT_SECS: f64 = 0.1;
 /// Joint states stamped further than this from the node clock (either way) mean that the robot
 /// and the node run on different clocks (e.g. `use_sim_time` on one side only), seconds.
 pub const CLOCK_TOLERANCE_SECS: f64 = 1.0;
+/// A stamped message ends at least this long after its stamp (a copy of its last point, at
+/// rest, is appended when it would end sooner): JointTrajectoryController rejects a stamped
+/// trajectory that ends before it is received, and a late delivery (a loaded machine, DDS) of
+/// a short message, e.g. a stop or the end of a motion, would otherwise leave the arm on the
+/// previous trajectory.
+pub const STAMPED_MIN_END_SECS: f64 = 0.5;
 
 /// Settings of the core (from the node parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -343,10 +349,15 @@ impl NodeCore {
             None => None,
         };
         let moving = self.executor.motion(now) != Motion::Holding;
+        let stamp_secs =
+            (self.settings.stamp_trajectories && self.clocks_agree && moving).then_some(now);
+        let mut command = self.executor.command(now);
+        if let (Some(points), Some(_)) = (&mut command, stamp_secs) {
+            extend_to_min_end(points);
+        }
         TickOutput {
-            command: self.executor.command(now),
-            stamp_secs: (self.settings.stamp_trajectories && self.clocks_agree && moving)
-                .then_some(now),
+            command,
+            stamp_secs,
             request,
         }
     }
@@ -546,6 +557,20 @@ impl NodeCore {
             );
             self.stop(now);
             self.plan_current = false;
+        }
+    }
+}
+
+/// Appends a copy of the last point (at rest) at [`STAMPED_MIN_END_SECS`] when `points` ends
+/// sooner (see there). The last point is at rest, so the arm does not move in between.
+fn extend_to_min_end(points: &mut Vec<CommandPoint>) {
+    if let Some(last) = points.last() {
+        if last.time_from_start_secs < STAMPED_MIN_END_SECS {
+            let tail = CommandPoint {
+                time_from_start_secs: STAMPED_MIN_END_SECS,
+                ..last.clone()
+            };
+            points.push(tail);
         }
     }
 }

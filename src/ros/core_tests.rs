@@ -400,6 +400,38 @@ fn an_obstacle_on_the_current_trajectory_stops_at_once() {
 }
 
 #[test]
+fn stamped_messages_end_late_enough_to_survive_a_late_delivery() {
+    // The end of a motion and a short stop: stamped, they must still end at least
+    // STAMPED_MIN_END_SECS after the stamp, and what is appended is the last point, at rest.
+    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
+    h.goal(0.2, 0.6);
+    h.run(0.6);
+    h.core.stop(h.now);
+    h.run(3.0);
+    let stamped: Vec<_> = h
+        .commands
+        .iter()
+        .zip(&h.stamps)
+        .filter(|(_, stamp)| stamp.is_some())
+        .map(|((_, points), _)| points)
+        .collect();
+    assert!(stamped.len() > 10, "{}", stamped.len());
+    let mut extended = 0;
+    for points in stamped {
+        let last = points.last().unwrap();
+        assert!(last.time_from_start_secs >= STAMPED_MIN_END_SECS - 1e-12);
+        assert!(last.velocities.iter().all(|v| *v == 0.0));
+        if last.time_from_start_secs == STAMPED_MIN_END_SECS {
+            let before = &points[points.len() - 2];
+            assert_eq!(before.positions, last.positions, "the tail repeats the rest point");
+            assert!(before.velocities.iter().all(|v| *v == 0.0));
+            extended += 1;
+        }
+    }
+    assert!(extended > 0, "some messages ended sooner and were extended");
+}
+
+#[test]
 fn moving_trajectories_carry_the_tick_time_unless_the_clocks_disagree() {
     let mut h = Harness::new(vec![0.0, 0.5], 0.15);
     h.run(0.2);

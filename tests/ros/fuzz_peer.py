@@ -66,6 +66,8 @@ class Fuzzer:
         self.vmax = cfg['max_velocity_rad_s']
         self.amax = cfg['max_acceleration_rad_s2']
         self.known = [(time.monotonic(), [])]
+        # The last good goal sent.
+        self.last_goal = None
         self.counts = {'kinds_tried': set(), 'bad_messages': 0, 'good_goals': 0,
                        'goals_reached': 0, 'reported': 0, 'not_reported': [],
                        'not_resumed': [], 'limit_violations': [], 'collisions': [],
@@ -204,7 +206,10 @@ class Fuzzer:
             does not move (or stands `offset` rad away: pushed)."""
             def run():
                 if moving:
-                    self.goal(*self.rng.choice(GOOD_GOALS))
+                    # A goal away from the last one, so there is a motion to drop out of.
+                    goal = self.rng.choice([g for g in GOOD_GOALS if g != self.last_goal])
+                    self.goal(*goal)
+                    self.last_goal = goal
                     p.spin(0.4)
                 p.publish_states = False
                 q = [x + offset for x in p.q]
@@ -345,6 +350,7 @@ class Fuzzer:
             g += 1
             c['good_goals'] += 1
             self.goal(*goal)
+            self.last_goal = goal
             if p.spin(REACH_TIMEOUT_S, until=lambda: p.reached(goal)):
                 c['goals_reached'] += 1
             else:

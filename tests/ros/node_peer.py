@@ -115,6 +115,8 @@ class Peer:
         self.first_point_errors = []
         self.continuity_errors = []
         self.publish_states = True
+        # The last full joint state published (what the node measures).
+        self.measured = None
         self.obstacles = []
         self.min_clearance = math.inf
         self.collisions = []
@@ -172,6 +174,10 @@ class Peer:
             jump = min(max(abs(a - b) for a, b in zip(
                 curve.state(prev_times[0] + k * 0.0005)[0], positions[0]))
                 for k in range(steps + 1))
+            if self.measured is not None:
+                # Or it starts where the arm is: after a tracking fault (the arm pushed, the
+                # controller not following) the node holds at the measured state.
+                jump = min(jump, max(abs(a - b) for a, b in zip(self.measured, positions[0])))
             self.continuity_errors.append((jump, round(now, 3)))
             if self.cfg.get('debug') and jump > 1e-3:
                 self.stats.setdefault('jumps', []).append({
@@ -297,6 +303,8 @@ class Peer:
         msg.position = [float(x) for x in positions]
         msg.velocity = [float(x) for x in (velocities or [])]
         self.state_pub.publish(msg)
+        if list(names) == list(self.joints) and len(positions) == len(self.joints):
+            self.measured = [float(x) for x in positions]
 
     def spin(self, seconds, until=None, each=None):
         deadline = time.monotonic() + seconds
