@@ -423,7 +423,10 @@ fn stamped_messages_end_late_enough_to_survive_a_late_delivery() {
         assert!(last.velocities.iter().all(|v| *v == 0.0));
         if last.time_from_start_secs == STAMPED_MIN_END_SECS {
             let before = &points[points.len() - 2];
-            assert_eq!(before.positions, last.positions, "the tail repeats the rest point");
+            assert_eq!(
+                before.positions, last.positions,
+                "the tail repeats the rest point"
+            );
             assert!(before.velocities.iter().all(|v| *v == 0.0));
             extended += 1;
         }

@@ -278,11 +278,13 @@ impl Executor {
         let end = plan.duration_secs();
         let remaining = end - t;
         let step = period.max(remaining / MAX_POINTS as f64);
-        let merge = 1e-3 * period;
+        let merge = MERGE_PERIODS * period;
         // The trajectory's own points (its cubic segments' ends) from the first published
         // point on: with them, every published segment lies on one cubic of the trajectory,
         // which the controller's cubic spline then reproduces exactly (within the limits). A
-        // grid time within `merge` of one of them gives way to it.
+        // grid time within `merge` of one of them gives way to it: a very short segment would
+        // amplify the message's nanosecond rounding of its times (1e-9 s on a 0.3 ms segment
+        // moves its cubic's acceleration by ~1 %).
         let knots: Vec<f64> = plan
             .points
             .iter()
@@ -302,6 +304,9 @@ impl Executor {
         let mut points: Vec<CommandPoint> = times
             .into_iter()
             .map(|tau| {
+                // Sampled at the time the message carries (whole nanoseconds), so each point
+                // lies on the trajectory exactly where the controller puts it.
+                let tau = whole_nanoseconds(tau);
                 let (positions, velocities) = plan.state_at(t + tau);
                 CommandPoint {
                     time_from_start_secs: tau,
@@ -316,12 +321,21 @@ impl Executor {
             None => period,
         };
         points.push(CommandPoint {
-            time_from_start_secs: final_time,
+            time_from_start_secs: whole_nanoseconds(final_time),
             positions: last.positions.clone(),
             velocities: vec![0.0; last.positions.len()],
         });
         Some(points)
     }
+}
+
+/// Grid points closer than this many control periods to one of the trajectory's own points
+/// are left out (see [`Executor::command`]).
+const MERGE_PERIODS: f64 = 0.1;
+
+/// `secs` rounded to whole nanoseconds (what a ROS duration holds).
+fn whole_nanoseconds(secs: f64) -> f64 {
+    (secs * 1e9).round() * 1e-9
 }
 
 /// Integration steps of the braking time scaling per control period.
