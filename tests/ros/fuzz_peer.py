@@ -102,7 +102,10 @@ class Fuzzer:
                 if v > self.vmax * (1 + LIMIT_SLACK) or acc > self.amax[j] * (1 + LIMIT_SLACK):
                     c['limit_violations'].append(
                         f'joint {joints[j]}: {v:.3f} rad/s, {acc:.3f} rad/s2 at '
-                        f'{secs(a.time_from_start):.3f} s')
+                        f'{secs(a.time_from_start):.6f} s (h {h:.6f} s, p {a.positions[i]:.6f} '
+                        f'-> {b.positions[i]:.6f}, v {a.velocities[i]:.6f} -> '
+                        f'{b.velocities[i]:.6f}; {len(pts)} points, stamp '
+                        f'{secs(msg.header.stamp):.3f}) {self.p.context}')
                     return
         for k, p in enumerate(pts):
             for j, i in enumerate(order):
@@ -328,6 +331,7 @@ class Fuzzer:
             name = order.pop()
             inject, expected = kinds[name]
             c['kinds_tried'].add(name)
+            p.context = f'after {name}'
             since = time.monotonic()
             inject()
             c['bad_messages'] += 1

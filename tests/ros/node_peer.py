@@ -117,6 +117,8 @@ class Peer:
         self.publish_states = True
         # The last full joint state published (what the node measures).
         self.measured = None
+        # What the peer is doing (a scenario may set it), reported with each failed check.
+        self.context = ''
         self.obstacles = []
         self.min_clearance = math.inf
         self.collisions = []
@@ -178,7 +180,7 @@ class Peer:
                 # Or it starts where the arm is: after a tracking fault (the arm pushed, the
                 # controller not following) the node holds at the measured state.
                 jump = min(jump, max(abs(a - b) for a, b in zip(self.measured, positions[0])))
-            self.continuity_errors.append((jump, round(now, 3)))
+            self.continuity_errors.append((jump, round(now, 3), self.context))
             if self.cfg.get('debug') and jump > 1e-3:
                 self.stats.setdefault('jumps', []).append({
                     't': now, 'jump': jump,
@@ -194,7 +196,11 @@ class Peer:
         if self.receipts[-2:-1] and 0.5 * self.period <= now - self.receipts[-2] <= 1.5 * self.period:
             reach = self.cfg['max_velocity_rad_s'] * 2.0 * times[0] + 2e-3
             excess = max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach
-            self.first_point_errors.append((excess, round(now, 3)))
+            if self.measured is not None:
+                # Or one period of motion from where the arm is (a hold at the measured state).
+                excess = min(excess, max(abs(a - b) for a, b in zip(self.measured, positions[0]))
+                             - reach)
+            self.first_point_errors.append((excess, round(now, 3), self.context))
         self.previous_points = (times, positions, velocities)
         self.followed = Followed(now, desired_p, desired_v, times, positions, velocities)
 
@@ -393,15 +399,15 @@ class Peer:
         self.check('every trajectory passes the JTC rules', not self.rule_violations,
                    self.rule_violations[:3])
         self.check('trajectories were received', self.messages > 0, self.messages)
-        worst_first = max(self.first_point_errors, default=(0.0, 0.0))
+        worst_first = max(self.first_point_errors, default=(0.0, 0.0, ''))
         self.check('first point within one period of motion from the current state',
                    worst_first[0] <= 0.0 and self.first_point_errors,
-                   f'worst excess {worst_first[0]:.5f} rad at {worst_first[1]}, '
+                   f'worst excess {worst_first[0]:.5f} rad at {worst_first[1]} {worst_first[2]}, '
                    f'{len(self.first_point_errors)} messages checked')
-        worst_jump = max(self.continuity_errors, default=(0.0, 0.0))
+        worst_jump = max(self.continuity_errors, default=(0.0, 0.0, ''))
         self.stats['continuity_rad_max'] = worst_jump[0]
         self.check('each trajectory continues the previous one (no jump)',
-                   worst_jump[0] < 1e-3, f'{worst_jump[0]:.6f} rad at {worst_jump[1]}')
+                   worst_jump[0] < 1e-3, f'{worst_jump[0]:.6f} rad at {worst_jump[1]} {worst_jump[2]}')
         moving = [s for s, n in self.stamps if n > 1]
         holds = [s for s, n in self.stamps if n == 1]
         # (A one-point message is a hold, stamp 0, or the end of a motion, stamped.)
