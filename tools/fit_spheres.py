@@ -14,7 +14,8 @@ URDF's `<collision><origin>` and mesh `scale` applied):
   obstacle; the SRDF skips no pair for the hand that it checks for a finger.
 
 Fit (per link, k spheres from the table `SPHERES`): k-means centres on interior points, then
-L-BFGS on (volume of the union outside the solid, a smooth estimate on a 5 mm grid) + (penalty on
+L-BFGS on (volume of the union outside the solid, a smooth estimate on a 5 mm grid, 10 mm
+far from the solid) + (penalty on
 surface and interior sample points less than `MARGIN + sampling gap` deep inside the union),
 best of `RESTARTS` seeds; then a repair pass (a sample point not deep enough grows the sphere
 nearest to covering it) and a shrink pass (each radius down to what its own points need).
@@ -67,7 +68,8 @@ MARGIN = 0.001       # every point of the solid at least this deep inside the un
 FIT_EDGE = 0.002     # surface samples of the fit: sub-triangle edges at most this
 INTERIOR = 0.005     # interior grid of the fit
 OUTSIDE = 0.005      # grid estimating the union's volume outside the solid
-SHELL = 0.025       # ... within this of the solid
+SHELL = 0.025       # ... within this of the solid (coarser beyond, out to FAR)
+FAR = 0.1
 TAU = 0.002          # sigmoid width of that estimate
 RESTARTS = 3
 MAXITER = 150       # L-BFGS iterations per penalty weight
@@ -270,10 +272,18 @@ def fit_link(parts, k, seed):
     pts, interior, need = samples(FIT_EDGE, INTERIOR)
     opt_pts, _, opt_need = samples(2.5 * FIT_EDGE, 2 * INTERIOR)
     opt_need[:] = np.where(opt_need > MARGIN, need.max(), MARGIN)
-    og = grid_points(lo - SHELL, hi + SHELL, OUTSIDE)
-    pd = np.min([part.plane_dist(og) for part in parts], 0)
-    og = og[(pd > 0) & (pd <= SHELL)]
-    dv = OUTSIDE ** 3
+    # Outside points: a fine grid within SHELL of the solid, a coarse one out to FAR (so that no
+    # sphere grows for free beyond the shell); weight = the grid cell's volume.
+    fine = grid_points(lo - SHELL, hi + SHELL, OUTSIDE)
+    pd = np.min([part.plane_dist(fine) for part in parts], 0)
+    fine = fine[(pd > 0) & (pd <= SHELL)]
+    coarse = grid_points(lo - FAR, hi + FAR, 2 * OUTSIDE)
+    pd = np.min([part.plane_dist(coarse) for part in parts], 0)
+    coarse = coarse[pd > SHELL]
+    og = (np.concatenate([fine, coarse]),
+          np.concatenate([np.full(len(fine), OUTSIDE ** 3), np.full(len(coarse), 8 * OUTSIDE ** 3)]),
+          np.concatenate([np.full(len(fine), TAU), np.full(len(coarse), 2 * TAU)]))
+    dv = None
     vol = sum(p.volume for p in parts)
     rng = np.random.default_rng(seed)
     best = None
@@ -301,16 +311,17 @@ def fit_link(parts, k, seed):
 def objective(x, pts, need, og, dv, vol, k, w):
     c, r = x[:3 * k].reshape(k, 3), x[3 * k:]
     # Outside volume of the union: u = 1 - prod(1 - s_i), s_i = sigmoid((r_i - d_i) / TAU).
+    og, dv, tau = og[0], og[1][:, None], og[2][:, None]
     diff = og[:, None, :] - c[None]
     d = np.sqrt((diff ** 2).sum(-1)) + 1e-12
-    z = np.clip((r[None] - d) / TAU, -40, 40)
+    z = np.clip((r[None] - d) / tau, -40, 40)
     s = 1 / (1 + np.exp(-z))
     om = np.clip(1 - s, 1e-12, None)
     prod = np.prod(om, 1, keepdims=True)
     u = 1 - prod
-    f_out = u.sum() * dv / vol
+    f_out = (u * dv).sum() / vol
     du_ds = prod / om                                   # prod_{j != i} (1 - s_j)
-    g_z = du_ds * s * (1 - s) / TAU * dv / vol          # d f / d r_i per point
+    g_z = du_ds * s * (1 - s) / tau * dv / vol          # d f / d r_i per point
     g_r = g_z.sum(0)
     g_c = (g_z[:, :, None] * diff / d[:, :, None]).sum(0)    # d(r - d)/dc = (q - c)/d
     # Coverage: soft max of r_i - d_i at the samples should reach `need`.
