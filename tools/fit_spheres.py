@@ -2,6 +2,13 @@
 """Tight collision spheres for the Franka Panda (urdf/panda/spheres.yaml), fitted to the
 collision meshes of urdf/panda/panda.urdf and proven to over-approximate them.
 
+STATUS (2026-12-04): work in progress; urdf/panda/spheres.yaml is NOT produced by it yet. The
+checks work (octree proof, dense samples, coal probes: 53 spheres, all links proven covered, 0
+coal misses on the first full run), but the repair pass over-grows spheres fitted on the coarse
+sample set (union volume 3-11 x the hull on panda_link0/1/4/5; link5's optimised radii
+0.057-0.074 m grow to 0.16-0.20 m). Next: refit with the uncovered fine points added, or grow the
+nearest sphere and move its centre.
+
 What is covered, per link of the chain panda_link0 -> panda_hand (all in the link frame, the
 URDF's `<collision><origin>` and mesh `scale` applied):
 - the convex hull of the link's collision mesh. Every collision mesh but link6's is a closed
