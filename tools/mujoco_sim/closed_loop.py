@@ -226,14 +226,20 @@ def run(args):
 def run_scene(args, peer, scene, entry, joints, model, ros, logs, k):
     start, goal = scene['start_rad'], scene['goal_m']
     n_obstacles = len(scene['obstacles'])
-    # 1. The simulator at the start with the obstacles (counters restart with the reset).
+    # 1. The simulator without obstacles, then with the scene's (each step confirmed by its
+    # obstacle count), then at the start (the reset restarts every counter, so the clearance
+    # and contacts of this scene count only from here).
+    if not peer.wait(lambda: peer.sim_arm.get('obstacles') == '0', 20.0, every=0.3,
+                     action=lambda: peer.obstacles([])):
+        raise RuntimeError(f'scene {k}: the simulator did not clear its obstacles: {peer.sim_arm}')
+    if not peer.wait(lambda: peer.sim_arm.get('obstacles') == str(n_obstacles), 20.0, every=0.3,
+                     action=lambda: peer.obstacles(scene['obstacles'])):
+        raise RuntimeError(f'scene {k}: the simulator did not take the obstacles: {peer.sim_arm}')
     at_start = lambda: (peer.sim_arm.get('goals_received') == '0' and  # noqa: E731
                         _close(peer.sim_arm.get('positions_rad', ''), start))
     peer.sim_arm = {}
     if not peer.wait(at_start, 20.0, every=0.5, action=lambda: peer.reset(joints, start)):
         raise RuntimeError(f'scene {k}: the simulator did not reset to {start}: {peer.sim_arm}')
-    peer.wait(lambda: peer.sim_arm.get('obstacles') == str(n_obstacles), 10.0, every=0.3,
-              action=lambda: peer.obstacles(scene['obstacles']))
     # 2. A fresh node.
     log = open(logs / f'node_{k:03d}.log', 'w')
     node = subprocess.Popen(
@@ -242,10 +248,17 @@ def run_scene(args, peer, scene, entry, joints, model, ros, logs, k):
          '-p', 'use_sim_time:=true', '-r',
          'joint_trajectory:=joint_trajectory_controller/joint_trajectory'],
         stdout=log, stderr=subprocess.STDOUT)
+    def node_died():
+        if node.poll() is not None:
+            log.flush()
+            tail = (logs / f'node_{k:03d}.log').read_text()[-2000:]
+            raise RuntimeError(f'scene {k}: the node exited with status {node.returncode}:\n{tail}')
+        return False
+
     try:
         peer.node_inputs = {}
-        ok = peer.wait(lambda: peer.node_inputs.get('obstacles') == str(n_obstacles), 60.0,
-                       every=0.3, action=lambda: peer.obstacles(scene['obstacles']))
+        ok = peer.wait(lambda: node_died() or peer.node_inputs.get('obstacles') == str(n_obstacles),
+                       60.0, every=0.3, action=lambda: peer.obstacles(scene['obstacles']))
         if not ok:
             raise RuntimeError(f'scene {k}: the node did not take the obstacles '
                                f'({logs / f"node_{k:03d}.log"})')
@@ -256,6 +269,7 @@ def run_scene(args, peer, scene, entry, joints, model, ros, logs, k):
         goal_sim_secs = fnum(peer.sim_arm, 'sim_time_s') or 0.0
 
         def done():
+            node_died()
             a = peer.sim_arm
             t = fnum(a, 'sim_time_s') or 0.0
             return a.get('goal_reached') == 'true' or t - goal_sim_secs > args.timeout_secs

@@ -347,10 +347,58 @@ class SimNode:
             f'goals reached {r["goals_reached"]} of {r["goals_received"]}')
 
 
+def node_sections(argv):
+    """`--params-file` as diffusion_planner_sim reads it (src/ros/param_value.rs): the
+    sections `/**`, `**`, the node's fully qualified name and its bare name, later ones
+    overriding earlier ones. rcl would not match a bare name in a namespace, so each file is
+    replaced by a temporary one with the matching sections merged under `/**`."""
+    import tempfile
+
+    import yaml
+    namespace, name = '', NODE_NAME
+    for a in argv:
+        if a.startswith('__ns:='):
+            namespace = a[len('__ns:='):].rstrip('/')
+        elif a.startswith('__node:=') or a.startswith('__name:='):
+            name = a.split(':=', 1)[1]
+    qualified = f'{namespace}/{name}'
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == '--params-file' and i + 1 < len(argv):
+            path = argv[i + 1]
+            try:
+                doc = yaml.safe_load(Path(path).read_text())
+            except (OSError, yaml.YAMLError) as e:
+                raise ValueError(f'`--params-file`: cannot read {path}: {e}') from e
+            if not isinstance(doc, dict):
+                raise ValueError(f'`--params-file`: {path} is not a map of node names')
+            merged = {}
+            for section, body in doc.items():
+                if section in ('/**', '**', qualified, name):
+                    if not isinstance(body, dict) or 'ros__parameters' not in body:
+                        raise ValueError(f'`{section}`: expected a `ros__parameters` map (in {path})')
+                    merged.update(body['ros__parameters'] or {})
+            tmp = tempfile.NamedTemporaryFile('w', suffix='.yaml', prefix='mujoco-sim-',
+                                              delete=False)
+            yaml.safe_dump({'/**': {'ros__parameters': merged}}, tmp)
+            tmp.close()
+            out += ['--params-file', tmp.name]
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     check_only = '--check-params' in argv
     argv = [a for a in argv if a != '--check-params']
+    try:
+        argv = node_sections(argv)
+    except ValueError as e:
+        print(f'{NODE_NAME}: {e}', file=sys.stderr)
+        return 1
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
