@@ -197,3 +197,17 @@ def test_reset_puts_the_arm_at_rest_and_restarts_the_counters():
     r = sim.report()
     assert r['positions_rad'] == pytest.approx([1.0, -1.0], abs=1e-6)
     assert r['trajectories_accepted'] == 0 and r['updates'] == 2
+
+
+def test_joint_states_at_1_khz_run_one_physics_step_per_update():
+    sim = Simulation(RobotDescription.planar_2link(), physics(), JtcSettings(list(JOINTS)),
+                     [-0.3, 0.6], 0.001, 0.02)
+    sim.receive_trajectory(planned([-0.3, 0.6], [0.2, 0.9]), 0.0)
+    for k in range(3000):
+        sim.update(k * 0.001)
+    r = sim.report()
+    assert r['physics_steps'] == 2999 and r['positions_rad'] == pytest.approx([0.2, 0.9], abs=1e-3)
+    assert r['max_tracking_error_rad'] < 0.005
+    with pytest.raises(ValueError, match='`update_rate_hz`'):
+        Simulation(RobotDescription.planar_2link(), physics(), JtcSettings(list(JOINTS)),
+                   [0.0, 0.0], 0.0005, 0.02)
