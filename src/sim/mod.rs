@@ -28,6 +28,10 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
+// The controller against the fixture of its Python port (tools/mujoco_sim/jtc.py).
+#[cfg(test)]
+mod jtc_fixture_tests;
+
 pub use arm::{JointLimits, SimulatedJoints, StepReport};
 pub use closed_loop::{run_closed_loop, ClosedLoopArgs, ClosedLoopReport, SceneResult};
 pub use collisions::CollisionMonitor;
