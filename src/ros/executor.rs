@@ -289,7 +289,7 @@ impl Executor {
             .points
             .iter()
             .map(|p| p.time_from_start_secs - t)
-            .filter(|&k| k >= period && k < remaining - merge)
+            .filter(|&k| k >= period && k < remaining - KNOT_GAP_SECS)
             .collect();
         let mut times = knots.clone();
         let mut tau = period;
@@ -317,7 +317,7 @@ impl Executor {
             .collect();
         let last = plan.points.last()?;
         let final_time = match points.last() {
-            Some(previous) => remaining.max(previous.time_from_start_secs + merge),
+            Some(previous) => remaining.max(previous.time_from_start_secs + KNOT_GAP_SECS),
             None => period,
         };
         points.push(CommandPoint {
@@ -332,6 +332,10 @@ impl Executor {
 /// Grid points closer than this many control periods to one of the trajectory's own points
 /// are left out (see [`Executor::command`]).
 const MERGE_PERIODS: f64 = 0.1;
+
+/// The trajectory's points are all published (a segment of the message that spanned one would
+/// leave the trajectory's cubics), except one within this of the end, which is the end.
+const KNOT_GAP_SECS: f64 = 1e-6;
 
 /// `secs` rounded to whole nanoseconds (what a ROS duration holds).
 fn whole_nanoseconds(secs: f64) -> f64 {
@@ -434,18 +438,106 @@ fn integrate_braking(
         }
         let accel = lowest.min(0.0);
         let next_rate = (rate + accel * dt).max(0.0);
+        let (s_before, rate_before) = (s, rate);
         s += 0.5 * (rate + next_rate) * dt;
         rate = next_rate;
         step += 1;
-        if step % every == 0 || rate == 0.0 || s >= end {
+        if rate == 0.0 || s >= end {
+            // At rest, or at the path's end: the last point, never closer than half a step
+            // to the one before it (which then gives way: a near-zero segment's cubic is
+            // arbitrary). At rest, the last segment decelerates uniformly over the time that
+            // covers its path length at the mean rate: its cubic is then that uniform
+            // deceleration, no harder than the integrated one, which covered the same length
+            // from the same rate within the limits. At the path's end, the time its length
+            // took within this step.
+            let s_end = s.min(end);
+            let (q_end, v_end) = plan.state_at(s_end);
+            let rest = PlanPoint {
+                time_from_start_secs: 0.0,
+                positions: q_end,
+                velocities: v_end.iter().map(|v| v * rate).collect(),
+            };
+            let crossing =
+                (step - 1) as f64 * dt + (s_end - s_before) / (0.5 * (rate_before + rate));
+            let tau_after = |from: &PlanPoint| {
+                if rate > 0.0 {
+                    crossing
+                } else {
+                    from.time_from_start_secs
+                        + gentlest_rest_duration(from, &rest.positions, limits, dt)
+                }
+            };
+            while points.len() > 1
+                && tau_after(&points[points.len() - 1])
+                    - points[points.len() - 1].time_from_start_secs
+                    < 0.5 * dt
+            {
+                points.pop();
+            }
+            let tau = tau_after(&points[points.len() - 1]);
+            points.push(PlanPoint {
+                time_from_start_secs: tau,
+                ..rest
+            });
+        } else if step % every == 0 {
             let tau = step as f64 * dt;
-            points.push(sample(s.min(end), rate, tau));
+            points.push(sample(s, rate, tau));
         }
     }
     if let Some(last) = points.last_mut() {
         last.velocities.iter_mut().for_each(|v| *v = 0.0);
     }
     points
+}
+
+/// The duration of the segment from `from` to rest at `to`: for one joint, the uniform
+/// deceleration (`2 dq / v`, which its cubic then is); for several, the duration near those
+/// (from half the shortest to 1.5 x the longest: longer ones would overshoot and come back)
+/// whose cubic has the lowest peak |acceleration| / limit. A joint already at rest has none;
+/// if all are, `dt / 4` (the caller then drops `from`).
+fn gentlest_rest_duration(from: &PlanPoint, to: &[f64], limits: &[f64], dt: f64) -> f64 {
+    let uniform: Vec<f64> = from
+        .velocities
+        .iter()
+        .zip(&from.positions)
+        .zip(to)
+        .filter(|((v, _), _)| v.abs() > REST_VELOCITY_RAD_S)
+        .map(|((v, q), q_end)| 2.0 * (q_end - q) / v)
+        .filter(|h| h.is_finite() && *h > 0.0)
+        .collect();
+    let (Some(shortest), Some(longest)) = (
+        uniform.iter().copied().reduce(f64::min),
+        uniform.iter().copied().reduce(f64::max),
+    ) else {
+        return 0.25 * dt;
+    };
+    let peak = |h: f64| {
+        limits.iter().enumerate().fold(0.0f64, |worst, (j, limit)| {
+            let (_, a) = crate::planning::segment_extrema(
+                from.positions[j],
+                from.velocities[j],
+                to[j],
+                0.0,
+                h,
+            );
+            worst.max(a / limit)
+        })
+    };
+    if shortest == longest {
+        return shortest;
+    }
+    const SAMPLES: usize = 32;
+    let (mut lo, mut hi) = (0.5 * shortest, 1.5 * longest);
+    let mut best = shortest;
+    for _ in 0..5 {
+        let step = (hi - lo) / SAMPLES as f64;
+        best = (0..=SAMPLES)
+            .map(|i| lo + i as f64 * step)
+            .min_by(|a, b| peak(*a).total_cmp(&peak(*b)))
+            .unwrap_or(best);
+        (lo, hi) = ((best - step).max(0.5 * shortest), best + step);
+    }
+    best
 }
 
 /// A plan whose first point is at time 0 (the planner's are; this keeps the invariant).

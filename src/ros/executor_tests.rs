@@ -344,3 +344,113 @@ fn published_segments_stay_within_the_limits_at_nanosecond_times() {
         "shortest segment {shortest} s"
     );
 }
+
+/// The worst |acceleration| / 3 rad/s² and |velocity| of the published segments at `now`.
+fn published_extrema(e: &Executor, now: f64) -> (f64, f64, String) {
+    let points = e.command(now).unwrap();
+    check_rules(&points);
+    let times = as_published(&points);
+    let (mut worst_a, mut worst_v, mut at) = (0.0f64, 0.0f64, String::new());
+    for (i, (pair, t)) in points.windows(2).zip(times.windows(2)).enumerate() {
+        let h = t[1] - t[0];
+        for j in 0..2 {
+            let (v, a) = crate::planning::segment_extrema(
+                pair[0].positions[j],
+                pair[0].velocities[j],
+                pair[1].positions[j],
+                pair[1].velocities[j],
+                h,
+            );
+            if a / 3.0 > worst_a {
+                at = format!("segment {i} of {}, h {h:.6} s, joint {j}", points.len());
+            }
+            worst_a = worst_a.max(a / 3.0);
+            worst_v = worst_v.max(v);
+        }
+    }
+    (worst_a, worst_v, at)
+}
+
+#[test]
+fn every_message_of_a_stop_stays_within_the_limits() {
+    // Stops at many phases of a plan at the limit, each followed through to rest at clock
+    // readings off the nanosecond grid (the abuse test saw 1.5 x on a stop's last segment).
+    let mut worst: (f64, String) = (0.0, String::new());
+    for i in 0..60 {
+        let t0 = 0.013 + i as f64 * 0.0247;
+        let mut e = executor();
+        e.adopt(at_the_limit(), 0.0).unwrap();
+        e.stop(t0);
+        let end = t0 + e.active_plan().unwrap().duration_secs();
+        let mut now = t0;
+        while now < end + 0.05 {
+            let (a, v, at) = published_extrema(&e, now);
+            assert!(
+                v <= 1.5 * (1.0 + 1e-6),
+                "{v} rad/s, stop at {t0}, now {now}"
+            );
+            if a > worst.0 {
+                worst = (a, format!("stop at {t0:.4}, now {now:.6}: {at}"));
+            }
+            now += 0.000_731_117;
+        }
+    }
+    assert!(
+        worst.0 <= 1.0 + 1e-6,
+        "{:.4} x the limit: {}",
+        worst.0,
+        worst.1
+    );
+}
+
+#[test]
+fn every_message_around_a_takeover_stays_within_the_limits() {
+    // A new plan stitched onto the commanded state at many switch times, published from
+    // before the switch to after it, on the clock of a real robot: epoch seconds, which an f64
+    // holds to 0.24 µs (the abuse test saw 1.002 x at a takeover).
+    const EPOCH: f64 = 1_796_367_112.0;
+    let mut worst: (f64, String) = (0.0, String::new());
+    for i in 0..40 {
+        let switch = EPOCH + 0.11 + i as f64 * 0.0313;
+        let mut e = executor();
+        let mut first = at_the_limit();
+        first.start_stamp_secs = EPOCH;
+        e.adopt(first, EPOCH).unwrap();
+        let c = e.commanded_at(switch).unwrap();
+        let (q, v) = (c.positions_rad.clone(), c.velocities_rad_s.clone());
+        // Brakes at the limit to rest from the commanded velocity.
+        let h = (v[0].abs() / 3.0).max(0.1);
+        let new = Plan {
+            joint_names: names(),
+            start_stamp_secs: switch,
+            points: vec![
+                PlanPoint {
+                    time_from_start_secs: 0.0,
+                    positions: q.clone(),
+                    velocities: v.clone(),
+                },
+                point(
+                    h,
+                    [q[0] + 0.5 * v[0] * h, q[1] + 0.5 * v[1] * h],
+                    [0.0, 0.0],
+                ),
+            ],
+        };
+        let adopt_at = switch - 0.0537;
+        e.adopt(new, adopt_at).unwrap();
+        let mut now = adopt_at;
+        while now < switch + 0.1 {
+            let (a, _, at) = published_extrema(&e, now);
+            if a > worst.0 {
+                worst = (a, format!("switch at {switch:.4}, now {now:.6}: {at}"));
+            }
+            now += 0.000_913_7;
+        }
+    }
+    assert!(
+        worst.0 <= 1.0 + 1e-6,
+        "{:.4} x the limit: {}",
+        worst.0,
+        worst.1
+    );
+}
