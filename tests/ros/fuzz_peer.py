@@ -223,6 +223,11 @@ class Fuzzer:
                 p.q = q
                 p.followed = None
                 p.publish_states = True
+                # The controller is back: the node's command may still be up to its tracking
+                # tolerance from where the arm stands (it trusts its commanded curve within that
+                # tolerance), so the next few first points may be that much further away.
+                p.first_point_slack = (p.cfg.get('tracking_tolerance_rad', 0.1),
+                                       time.monotonic() + 3 * p.period)
             return run
 
         def pause(seconds):

@@ -113,6 +113,9 @@ class Peer:
         self.messages = 0
         self.rule_violations = []
         self.first_point_errors = []
+        # (rad, until monotonic s): extra distance the first point may have from the measured
+        # state (after a controller comes back, see fuzz_peer.frozen_states).
+        self.first_point_slack = (0.0, 0.0)
         self.continuity_errors = []
         self.publish_states = True
         # The last full joint state published (what the node measures).
@@ -198,8 +201,9 @@ class Peer:
             excess = max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach
             if self.measured is not None:
                 # Or one period of motion from where the arm is (a hold at the measured state).
+                slack = self.first_point_slack[0] if now < self.first_point_slack[1] else 0.0
                 excess = min(excess, max(abs(a - b) for a, b in zip(self.measured, positions[0]))
-                             - reach)
+                             - reach - slack)
             self.first_point_errors.append((excess, round(now, 3), self.context))
         self.previous_points = (times, positions, velocities)
         self.followed = Followed(now, desired_p, desired_v, times, positions, velocities)
