@@ -88,6 +88,9 @@ pub struct Executor {
     period_secs: f64,
     max_accelerations_rad_s2: Vec<f64>,
     active: Option<(Plan, Kind)>,
+    /// The time of the first point of the last published message: the controller follows the
+    /// commanded curve up to there whatever comes next, so changes take effect from then on.
+    sent_until_secs: Option<f64>,
 }
 
 impl Executor {
@@ -98,6 +101,17 @@ impl Executor {
             period_secs,
             max_accelerations_rad_s2,
             active: None,
+            sent_until_secs: None,
+        }
+    }
+
+    /// The earliest time from which the commanded curve may change, at `now_secs`: the first
+    /// point of the last published message when it is still ahead (and within two periods: a
+    /// clock that jumped back voids it), else `now_secs`.
+    pub fn committed_until(&self, now_secs: f64) -> f64 {
+        match self.sent_until_secs {
+            Some(t) if t > now_secs && t <= now_secs + 2.0 * self.period_secs => t,
+            _ => now_secs,
         }
     }
 
@@ -194,8 +208,9 @@ impl Executor {
     /// Makes `plan` (absolute `start_stamp_secs`) the active trajectory. Until its start the
     /// previous trajectory continues; the plan must start at exactly the commanded state at its
     /// start stamp (the planner stitches from [`Self::commanded_at`]). A plan whose start is
-    /// already past is taken only if the robot was at rest at that state since then; it is
-    /// re-stamped to start `now` (no jump), else [`AdoptError::Late`].
+    /// already past, or before the last published message's first point
+    /// ([`Self::committed_until`]), is taken only if the robot was at rest at that state since
+    /// then; it is re-stamped to start then (no jump), else [`AdoptError::Late`].
     pub fn adopt(&mut self, plan: Plan, now_secs: f64) -> Result<(), AdoptError> {
         plan.validate()
             .map_err(|e| AdoptError::Invalid(e.to_string()))?;
@@ -208,6 +223,8 @@ impl Executor {
             self.active = Some((plan, Kind::Plan));
             return Ok(());
         };
+        // Up to the last message's first point the controller follows what it was sent.
+        let now_secs = self.committed_until(now_secs);
         let mut switch_secs = plan.start_stamp_secs;
         if switch_secs < now_secs {
             let first_at_rest = first
@@ -233,8 +250,9 @@ impl Executor {
         Ok(())
     }
 
-    /// Stops the robot from `now_secs`: brakes along the active trajectory's path and holds at
-    /// the end. Nothing changes when already holding or stopping. Returns whether the
+    /// Stops the robot: brakes along the active trajectory's path from the last published
+    /// message's first point ([`Self::committed_until`]; `now_secs` before the first message)
+    /// and holds at the end. Nothing changes when already holding or stopping. Returns whether the
     /// trajectory changed. The braking is a time scaling `s(tau)` of the path (see
     /// [`braking_points`]) that keeps every joint's *total* acceleration within its limit.
     pub fn stop(&mut self, now_secs: f64) -> bool {
@@ -244,19 +262,29 @@ impl Executor {
         if *kind != Kind::Plan {
             return false;
         }
-        let t0 = now_secs - old.start_stamp_secs;
+        // Braking starts where the last message's curve has been sent to (the controller
+        // follows it up to its first point whatever comes next): braking from an earlier time
+        // would leave the controller a segment off the curve, from where it is to the next
+        // message's first point.
+        let from_secs = self.committed_until(now_secs);
+        let t0 = from_secs - old.start_stamp_secs;
         let (q0, v0) = old.state_at(t0);
         let names = old.joint_names.clone();
         if v0.iter().all(|v| v.abs() <= REST_VELOCITY_RAD_S) {
-            // At rest now (finished, or not started yet): hold here.
+            // At rest then (finished, or not started yet): hold there.
             self.hold_at(names, q0, now_secs);
             return true;
         }
         let points = braking_points(old, t0, &self.max_accelerations_rad_s2, self.period_secs);
-        let stop = Plan {
+        let braking = Plan {
             joint_names: names,
-            start_stamp_secs: now_secs,
+            start_stamp_secs: from_secs,
             points,
+        };
+        let stop = if from_secs > now_secs {
+            compose(old, &braking, from_secs, now_secs)
+        } else {
+            braking
         };
         self.active = Some((stop, Kind::Stop));
         true
@@ -271,7 +299,8 @@ impl Executor {
     }
 
     /// The points to publish at `now_secs` (see the module docs); `None` before the first hold.
-    pub fn command(&self, now_secs: f64) -> Option<Vec<CommandPoint>> {
+    /// The published first point's time is remembered (see [`Self::committed_until`]).
+    pub fn command(&mut self, now_secs: f64) -> Option<Vec<CommandPoint>> {
         let (plan, _) = self.active.as_ref()?;
         let period = self.period_secs;
         let t = (now_secs - plan.start_stamp_secs).max(0.0);
@@ -325,6 +354,7 @@ impl Executor {
             positions: last.positions.clone(),
             velocities: vec![0.0; last.positions.len()],
         });
+        self.sent_until_secs = Some(now_secs + points[0].time_from_start_secs);
         Some(points)
     }
 }
@@ -409,10 +439,23 @@ fn integrate_braking(
         }
     };
     let mut points = vec![sample(s, rate, 0.0)];
-    let mut step = 0usize;
-    // Bounded: the slowest braking (s'' = 0) ends when the path does.
-    let max_steps = ((end - t0).max(0.0) / dt).ceil() as usize + 2 * BRAKING_SUBSTEPS;
-    while rate > 0.0 && s < end && step < max_steps {
+    // Integration steps of `dt` (slots); a slot in which the scaling crosses one of the plan's
+    // own points (its cubics' ends, where the path's acceleration jumps) is split there, so the
+    // step after it uses the acceleration beyond it, and the crossing gets a braking point: no
+    // cubic of the braking trajectory then spans a jump of the path's acceleration (across
+    // one, the cubic missed the integrated motion by 10-50 %).
+    let (mut tau, mut slot) = (0.0f64, 0usize);
+    let mut next_knot = plan
+        .points
+        .partition_point(|p| p.time_from_start_secs <= t0);
+    // A bound never reached in practice (each step lowers the rate or advances along the path);
+    // at the bound the braking comes to rest (`braking_points` then checks the result).
+    let max_steps = 20 * (((end - t0).max(0.0) / dt).ceil() as usize + 10 * BRAKING_SUBSTEPS);
+    let mut steps = 0usize;
+    let gap_ok = |points: &[PlanPoint], tau: f64| {
+        tau - points[points.len() - 1].time_from_start_secs >= MIN_BRAKING_GAP * dt
+    };
+    while rate > 0.0 && s < end {
         let (_, v) = plan.state_at(s);
         let (_, v_before) = plan.state_at(s - ACCELERATION_STEP_SECS);
         let (_, v_after) = plan.state_at(s + ACCELERATION_STEP_SECS);
@@ -436,12 +479,55 @@ fn integrate_braking(
                 }
             }
         }
-        let accel = lowest.min(0.0);
-        let next_rate = (rate + accel * dt).max(0.0);
-        let (s_before, rate_before) = (s, rate);
-        s += 0.5 * (rate + next_rate) * dt;
-        rate = next_rate;
-        step += 1;
+        steps += 1;
+        let accel = if steps >= max_steps {
+            -rate / dt
+        } else {
+            lowest.min(0.0)
+        };
+        let slot_end = (slot + 1) as f64 * dt;
+        let h = slot_end - tau;
+        let next_rate = (rate + accel * h).max(0.0);
+        let s_next = s + 0.5 * (rate + next_rate) * h;
+        let (s_before, rate_before, tau_before) = (s, rate, tau);
+        // The first of the plan's points crossed in this step, if the motion goes on past it.
+        let mut crossed = None;
+        while let Some(knot) = plan.points.get(next_knot) {
+            let k = knot.time_from_start_secs;
+            if k > s_next || next_rate == 0.0 || k >= end {
+                break;
+            }
+            next_knot += 1;
+            if k > s_before {
+                crossed = Some(k);
+                break;
+            }
+        }
+        if let Some(k) = crossed {
+            // s(u) = s + rate u + accel u^2 / 2 within the step.
+            let ds = k - s_before;
+            let u = if accel < 0.0 {
+                let disc = (rate_before * rate_before + 2.0 * accel * ds).max(0.0);
+                (rate_before - disc.sqrt()) / -accel
+            } else {
+                ds / rate_before
+            };
+            let u = u.clamp(0.0, h);
+            s = k;
+            rate = rate_before + accel * u;
+            tau += u;
+            if gap_ok(&points, tau) {
+                points.push(sample(s, rate, tau));
+            }
+            if tau < slot_end {
+                continue;
+            }
+        } else {
+            s = s_next;
+            rate = next_rate;
+        }
+        tau = slot_end;
+        slot += 1;
         if rate == 0.0 || s >= end {
             // At rest, or at the path's end: the last point, never closer than half a step
             // to the one before it (which then gives way: a near-zero segment's cubic is
@@ -457,8 +543,7 @@ fn integrate_braking(
                 positions: q_end,
                 velocities: v_end.iter().map(|v| v * rate).collect(),
             };
-            let crossing =
-                (step - 1) as f64 * dt + (s_end - s_before) / (0.5 * (rate_before + rate));
+            let crossing = tau_before + (s_end - s_before) / (0.5 * (rate_before + rate));
             let tau_after = |from: &PlanPoint| {
                 if rate > 0.0 {
                     crossing
@@ -479,8 +564,7 @@ fn integrate_braking(
                 time_from_start_secs: tau,
                 ..rest
             });
-        } else if step % every == 0 {
-            let tau = step as f64 * dt;
+        } else if slot % every == 0 && gap_ok(&points, tau) {
             points.push(sample(s, rate, tau));
         }
     }
@@ -489,6 +573,9 @@ fn integrate_braking(
     }
     points
 }
+
+/// Braking points closer than this many integration steps to the one before are left out.
+const MIN_BRAKING_GAP: f64 = 0.25;
 
 /// The duration of the segment from `from` to rest at `to`: for one joint, the uniform
 /// deceleration (`2 dq / v`, which its cubic then is); for several, the duration near those

@@ -346,7 +346,7 @@ fn published_segments_stay_within_the_limits_at_nanosecond_times() {
 }
 
 /// The worst |acceleration| / 3 rad/s² and |velocity| of the published segments at `now`.
-fn published_extrema(e: &Executor, now: f64) -> (f64, f64, String) {
+fn published_extrema(e: &mut Executor, now: f64) -> (f64, f64, String) {
     let points = e.command(now).unwrap();
     check_rules(&points);
     let times = as_published(&points);
@@ -384,7 +384,7 @@ fn every_message_of_a_stop_stays_within_the_limits() {
         let end = t0 + e.active_plan().unwrap().duration_secs();
         let mut now = t0;
         while now < end + 0.05 {
-            let (a, v, at) = published_extrema(&e, now);
+            let (a, v, at) = published_extrema(&mut e, now);
             assert!(
                 v <= 1.5 * (1.0 + 1e-6),
                 "{v} rad/s, stop at {t0}, now {now}"
@@ -440,7 +440,7 @@ fn every_message_around_a_takeover_stays_within_the_limits() {
         e.adopt(new, adopt_at).unwrap();
         let mut now = adopt_at;
         while now < switch + 0.1 {
-            let (a, _, at) = published_extrema(&e, now);
+            let (a, _, at) = published_extrema(&mut e, now);
             if a > worst.0 {
                 worst = (a, format!("switch at {switch:.4}, now {now:.6}: {at}"));
             }
@@ -450,6 +450,83 @@ fn every_message_around_a_takeover_stays_within_the_limits() {
     assert!(
         worst.0 <= 1.0 + 1e-6,
         "{:.4} x the limit: {}",
+        worst.0,
+        worst.1
+    );
+}
+
+#[test]
+fn a_stop_between_ticks_continues_what_the_controller_was_sent() {
+    // The controller follows the last message up to its first point (one period after that
+    // tick); a stop requested between ticks (an input callback) must not change the commanded
+    // curve before that point, or the controller's segment from where it is to the next
+    // message's first point leaves the curve (the abuse test saw jumps of 1/2 a (p + d)^2,
+    // d the stop's delay before the next tick: 0.6 to 2.4 mrad at 3 rad/s^2, 50 Hz).
+    let mut worst: (f64, String) = (0.0, String::new());
+    for i in 0..40 {
+        let tick = 0.013 + i as f64 * 0.0311;
+        for fraction in [0.02, 0.3, 0.65, 0.98] {
+            let mut e = executor();
+            e.adopt(at_the_limit(), 0.0).unwrap();
+            let sent = e.command(tick).unwrap();
+            let before = e.clone();
+            e.stop(tick + fraction * PERIOD);
+            // Up to the sent message's first point the commanded curve is what it was.
+            let sent_until = tick + sent[0].time_from_start_secs;
+            for k in 0..=20 {
+                let stop = tick + fraction * PERIOD;
+                let t = stop + k as f64 / 20.0 * (sent_until - stop);
+                let (q0, v0) = before.state_at(t).unwrap();
+                let (q1, v1) = e.state_at(t).unwrap();
+                assert!(
+                    max_abs_diff(&q0, &q1).max(max_abs_diff(&v0, &v1)) < 1e-9,
+                    "stop at {:.4} changed the curve at {t:.4}, before {sent_until:.4}",
+                    tick + fraction * PERIOD
+                );
+            }
+            let next = e.command(tick + PERIOD).unwrap();
+            // At the next tick the controller is where the last message put it: on its
+            // segment from the state at that tick (on the plan) to its first point (which is
+            // one period ahead, or a knot of the plan up to 0.1 period later).
+            let (q_tick, v_tick) = at_the_limit().state_at(tick);
+            let h_sent = sent[0].time_from_start_secs;
+            let to = &next[0];
+            for j in 0..2 {
+                let (q, v) = crate::planning::hermite(
+                    q_tick[j],
+                    v_tick[j],
+                    sent[0].positions[j],
+                    sent[0].velocities[j],
+                    h_sent,
+                    PERIOD,
+                );
+                let (_, a) = crate::planning::segment_extrema(
+                    q,
+                    v,
+                    to.positions[j],
+                    to.velocities[j],
+                    to.time_from_start_secs,
+                );
+                if a / 3.0 > worst.0 {
+                    worst = (
+                        a / 3.0,
+                        format!("tick {tick:.4}, stop {fraction} period later, joint {j}"),
+                    );
+                }
+            }
+            let (a, _, at) = published_extrema(&mut e, tick + PERIOD);
+            assert!(
+                a <= 1.0 + 1e-6,
+                "{a:.4} x the limit at {at}, tick {tick:.4}, stop {fraction} period later"
+            );
+        }
+    }
+    // Where the braking starts within the controller's next segment, its cubic spans the jump
+    // of the acceleration (from the plan's to the braking's) and overshoots a little (~10 %
+    // at a jump from +A to -A); braking from the stop request's time left it 17 x.
+    assert!(
+        worst.0 <= 1.1,
+        "{:.4} x the limit on the controller's first segment: {}",
         worst.0,
         worst.1
     );
