@@ -252,8 +252,8 @@ impl Executor {
 
     /// Stops the robot: brakes along the active trajectory's path from the last published
     /// message's first point ([`Self::committed_until`]; `now_secs` before the first message)
-    /// and holds at the end. Nothing changes when already holding or stopping. Returns whether the
-    /// trajectory changed. The braking is a time scaling `s(tau)` of the path (see
+    /// and holds at the end. Nothing changes when already holding or stopping. Returns whether
+    /// the trajectory changed. The braking is a time scaling `s(tau)` of the path (see
     /// [`braking_points`]) that keeps every joint's *total* acceleration within its limit.
     pub fn stop(&mut self, now_secs: f64) -> bool {
         let Some((old, kind)) = &self.active else {
