@@ -264,6 +264,7 @@ fn survives_seeded_abuse() {
         |mut c| {
             c["fuzz_secs"] = json!(secs);
             c["fuzz_seed"] = json!(seed);
+            c["debug"] = json!(std::env::var("DP_PEER_DEBUG").is_ok());
             c
         },
         Duration::from_secs_f64(secs + 120.0),

@@ -205,6 +205,12 @@ class Peer:
                 excess = min(excess, max(abs(a - b) for a, b in zip(self.measured, positions[0]))
                              - reach - slack)
             self.first_point_errors.append((excess, round(now, 3), self.context))
+            if self.cfg.get('debug') and excess > 0.0:
+                self.stats.setdefault('first_point_excess', []).append({
+                    't': now, 'excess': excess, 'reach': reach, 'desired': desired_p,
+                    'measured': self.measured, 'first': (times[0], positions[0], velocities[0]),
+                    'since_previous': now - self.receipts[-2], 'stamp': stamp,
+                    'n': len(times)})
         self.previous_points = (times, positions, velocities)
         self.followed = Followed(now, desired_p, desired_v, times, positions, velocities)
 
