@@ -31,7 +31,7 @@ KEYS = ('contacts', 'contact_steps', 'max_penetration_m', 'min_clearance_m',
         'max_tracking_error_rad', 'rms_tracking_error_rad', 'saturated_updates',
         'trajectories_accepted', 'trajectories_rejected', 'rejected_by_rule', 'physics_steps',
         'updates', 'goals_received', 'goals_reached', 'mujoco_version',
-        'timestep_secs', 'update_rate_hz')
+        'timestep_secs', 'update_rate_hz', 'late_updates', 'max_update_gap_secs')
 
 
 def render(out):
@@ -68,6 +68,8 @@ def section(m, pictures):
              f"| tracking error, measured vs commanded | max {fmt(m['max_tracking_error_rad'] * 1e3, 2)}"
              f" mrad, RMS {fmt(m['rms_tracking_error_rad'] * 1e3, 2)} mrad (while moving) |",
              f"| drive saturation | {m['saturated_updates']} of {m['updates']} updates |",
+             f"| controller updates late (> 1.5 periods apart, wall clock) | "
+             f"{m['late_updates']} (longest gap {fmt(m['max_update_gap_secs'] * 1e3, 0)} ms) |",
              f"| physics | {m['physics_steps']} steps of {m['timestep_secs']} s, MuJoCo "
              f"{m['mujoco_version']} |", '']
     if pictures:
@@ -116,7 +118,9 @@ def main(argv=None):
             f"{fmt(m['min_clearance_m'], 3, ' m')})",
             f"  tracking error      max {fmt(m['max_tracking_error_rad'] * 1e3, 2)} mrad, RMS "
             f"{fmt(m['rms_tracking_error_rad'] * 1e3, 2)} mrad (measured vs commanded)",
-            f"  drive saturation    {m['saturated_updates']} of {m['updates']} updates",
+            f"  drive saturation    {m['saturated_updates']} of {m['updates']} updates; "
+            f"{m['late_updates']} updates late (> 1.5 periods, longest gap "
+            f"{fmt(m['max_update_gap_secs'] * 1e3, 0)} ms)",
             f'  {message}']
     summary['mujoco'] = m
     summary['passed'] = not summary['problems']

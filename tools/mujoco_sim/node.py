@@ -326,6 +326,9 @@ class SimNode:
         now = 0.0 if p['publish_clock'] else self.now_system()
         self.update(now)
         next_update = time.monotonic() + wall_period
+        # How regularly the updates came (wall clock): late = more than 1.5 periods apart.
+        last_update_wall = time.monotonic()
+        self.late_updates, self.max_update_gap_secs = 0, 0.0
         next_diag = time.monotonic() + diag_period
         while not stop['flag']:
             timeout = max(0.0, min(next_update, next_diag) - time.monotonic())
@@ -335,6 +338,10 @@ class SimNode:
             self.handle_inputs(now)
             t = time.monotonic()
             if t >= next_update:
+                gap = t - last_update_wall
+                last_update_wall = t
+                self.max_update_gap_secs = max(self.max_update_gap_secs, gap)
+                self.late_updates += int(gap > 1.5 * wall_period)
                 if p['publish_clock']:
                     now += self.period
                 self.update(now)
@@ -362,7 +369,9 @@ class SimNode:
         doc = {'simulator': 'mujoco', 'mujoco_version': mujoco.__version__,
                'physics_file': str(self.p['physics_file']),
                'update_rate_hz': self.p['update_rate_hz'],
-               'timestep_secs': self.sim.physics.timestep_secs, **report}
+               'timestep_secs': self.sim.physics.timestep_secs,
+               'late_updates': self.late_updates,
+               'max_update_gap_secs': self.max_update_gap_secs, **report}
         target = Path(path)
         tmp = target.with_name(target.name + '.tmp')
         try:
