@@ -140,7 +140,7 @@ def render_frames(trace, physics_file, out_dir, width, height):
         reach = sum(robot.link_lengths_m)
         bx, by = robot.base_position_m
         camera.lookat[:] = (bx, by - 0.05 * reach, 0.0)
-        camera.distance = 2.75 * reach
+        camera.distance = 2.4 * reach
         camera.azimuth = 90.0
         camera.elevation = -72.0
         renderer.update_scene(data, camera)
@@ -157,7 +157,7 @@ def render_frames(trace, physics_file, out_dir, width, height):
             return geom
 
         # The floor (a flat box under the arm), then the goal and the path.
-        add(mujoco.mjtGeom.mjGEOM_BOX, (1.25 * reach, 1.25 * reach, 0.005), (bx, by, -0.005),
+        add(mujoco.mjtGeom.mjGEOM_BOX, (1.15 * reach, 1.15 * reach, 0.005), (bx, by, -0.005),
             (0.93, 0.93, 0.9, 1.0))
         goal = last_before(trace['goals'], when)
         z = 0.13
