@@ -157,7 +157,7 @@ def render_frames(trace, physics_file, out_dir, width, height):
             return geom
 
         # The floor (a flat box under the arm), then the goal and the path.
-        add(mujoco.mjtGeom.mjGEOM_BOX, (1.15 * reach, 1.15 * reach, 0.005), (bx, by, -0.005),
+        add(mujoco.mjtGeom.mjGEOM_BOX, (3.0 * reach, 3.0 * reach, 0.005), (bx, by, -0.005),
             (0.93, 0.93, 0.9, 1.0))
         goal = last_before(trace['goals'], when)
         z = 0.13
