@@ -52,30 +52,34 @@ def render(out):
     return None, f'pictures skipped: the renderer failed: {done.stderr.strip()[-2000:]}'
 
 
-def fmt(value, digits, unit=''):
-    return 'n/a' if value is None else f'{value:.{digits}f}{unit}'
+def fmt(value, digits, unit='', scale=1.0):
+    return 'n/a' if value is None else f'{value * scale:.{digits}f}{unit}'
 
 
-def section(m, pictures):
+def section(m, pictures, message=''):
     """The README section (Markdown)."""
+    penetration = fmt(m['max_penetration_m'], 2, ' mm', 1e3)
     lines = ['', '## MuJoCo (physics behind the controller)', '',
              'The arm ran in MuJoCo (`scripts/mujoco-sim`, docs/SIM.md): PD drives with effort '
              'limits, contacts on the collision geometry.', '',
              '| | |', '|---|---|',
              f"| contacts with obstacles (MuJoCo) | {m['contacts']} ({m['contact_steps']} "
-             f"physics steps in contact, max penetration {fmt(m['max_penetration_m'] * 1e3, 2)} mm) |",
+             f"physics steps in contact, max penetration {penetration}) |",
              f"| min clearance (mj_geomDistance) | {fmt(m['min_clearance_m'], 4, ' m')} |",
-             f"| tracking error, measured vs commanded | max {fmt(m['max_tracking_error_rad'] * 1e3, 2)}"
-             f" mrad, RMS {fmt(m['rms_tracking_error_rad'] * 1e3, 2)} mrad (while moving) |",
+             '| tracking error, measured vs commanded | '
+             f"max {fmt(m['max_tracking_error_rad'], 2, ' mrad', 1e3)}, "
+             f"RMS {fmt(m['rms_tracking_error_rad'], 2, ' mrad', 1e3)} (while moving) |",
              f"| drive saturation | {m['saturated_updates']} of {m['updates']} updates |",
-             f"| controller updates late (> 1.5 periods apart, wall clock) | "
-             f"{m['late_updates']} (longest gap {fmt(m['max_update_gap_secs'] * 1e3, 0)} ms) |",
+             '| controller updates late (> 1.5 periods apart, wall clock) | '
+             f"{m['late_updates']} (longest gap {fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)}) |",
              f"| physics | {m['physics_steps']} steps of {m['timestep_secs']} s, MuJoCo "
              f"{m['mujoco_version']} |", '']
     if pictures:
         lines += [f"Rendered by MuJoCo (offscreen, MUJOCO_GL={pictures['backend']}): "
                   + ', '.join(f"{f['moment']} ({f['t_s']:.1f} s)" for f in pictures['frames'])
                   + '.', '', f"![MuJoCo]({PICTURES_DIR}/{pictures['picture']})", '']
+    elif message:
+        lines += [message[0].upper() + message[1:] + '.', '']
     return '\n'.join(lines)
 
 
@@ -114,20 +118,20 @@ def main(argv=None):
         m['render_backend'] = None if pictures is None else pictures['backend']
         lines += [
             f"  MuJoCo contacts     {m['contacts']} with obstacles ({m['contact_steps']} physics "
-            f"steps, max penetration {fmt(m['max_penetration_m'] * 1e3, 2)} mm; min clearance "
+            f"steps, max penetration {fmt(m['max_penetration_m'], 2, ' mm', 1e3)}; min clearance "
             f"{fmt(m['min_clearance_m'], 3, ' m')})",
-            f"  tracking error      max {fmt(m['max_tracking_error_rad'] * 1e3, 2)} mrad, RMS "
-            f"{fmt(m['rms_tracking_error_rad'] * 1e3, 2)} mrad (measured vs commanded)",
+            f"  tracking error      max {fmt(m['max_tracking_error_rad'], 2, ' mrad', 1e3)}, RMS "
+            f"{fmt(m['rms_tracking_error_rad'], 2, ' mrad', 1e3)} (measured vs commanded)",
             f"  drive saturation    {m['saturated_updates']} of {m['updates']} updates; "
             f"{m['late_updates']} updates late (> 1.5 periods, longest gap "
-            f"{fmt(m['max_update_gap_secs'] * 1e3, 0)} ms)",
+            f"{fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)})",
             f'  {message}']
     summary['mujoco'] = m
     summary['passed'] = not summary['problems']
     summary_path.write_text(json.dumps(summary, indent=2) + '\n')
     readme = out / 'README.md'
     if readme.is_file() and m is not None:
-        readme.write_text(readme.read_text().rstrip('\n') + '\n' + section(m, pictures))
+        readme.write_text(readme.read_text().rstrip('\n') + '\n' + section(m, pictures, message))
     print('MuJoCo (simulator of this run):')
     for line in lines:
         print(line)

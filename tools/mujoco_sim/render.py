@@ -238,6 +238,7 @@ def main(argv=None):
             print(done.stdout.strip().splitlines()[-1])
             return 0
         why = (done.stderr.strip().splitlines() or [f'exit status {done.returncode}'])[-1]
+        why = why.removeprefix('render: ')
         if done.returncode != NO_BACKEND:
             print(f'render: failed with MUJOCO_GL={backend}:\n{done.stderr[-3000:]}',
                   file=sys.stderr)
