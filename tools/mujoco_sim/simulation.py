@@ -11,6 +11,8 @@ actuator targets -> physics.
    measured position), its maximum and its RMS over the updates while the command moves; the
    clearance (MuJoCo's mj_geomDistance, links vs obstacles) and the goal check;
 3. update: the controller samples its trajectory; write: the new command goes to the drives.
+An update more than 1.5 periods after the previous one first runs the updates it missed (one
+period apart), so a late simulator process never makes the controller skip ahead.
 
 Contacts count in episodes (an episode starts when a physics step touches an obstacle after
 one that did not). While the obstacle set is invalid (a marker the simulator cannot represent),
@@ -69,6 +71,7 @@ class Simulation:
         self.hold = None
         self.last_update_secs = None
         self.updates = 0
+        self.catch_up_updates = 0
         self.physics_steps = 0
         self.contacts = 0
         self.contact_steps = 0
@@ -132,7 +135,24 @@ class Simulation:
 
     # --- the cycle ------------------------------------------------------------------------
     def update(self, now_secs):
-        """One update at `now_secs`; returns (names, positions, velocities) read at `now`."""
+        """The update at `now_secs`; returns (names, positions, velocities) read at `now`.
+
+        An update that comes more than 1.5 periods after the previous one (the simulator's own
+        process was late: on the system clock a busy machine delays it) first runs the
+        controller updates it missed, one period apart, each with its physics: the simulated
+        arm and controller do not stall with the process, and the controller never skips
+        ahead along its trajectory in one cycle (`catch_up_updates` counts them)."""
+        period = self.update_period_secs
+        last = self.last_update_secs
+        if last is not None and now_secs - last > 1.5 * period:
+            missed = int(round((now_secs - last) / period)) - 1
+            for k in range(1, missed + 1):
+                self._cycle(last + k * period)
+                self.catch_up_updates += 1
+        return self._cycle(now_secs)
+
+    def _cycle(self, now_secs):
+        """One controller update at `now_secs` (module docs)."""
         if self.markers.expire(now_secs):
             self.arm.set_obstacles(self.markers.obstacles())
         dt = None if self.last_update_secs is None else now_secs - self.last_update_secs
@@ -202,6 +222,7 @@ class Simulation:
         return {
             'sim_time_secs': self.last_update_secs or 0.0,
             'updates': self.updates,
+            'catch_up_updates': self.catch_up_updates,
             'physics_steps': self.physics_steps,
             'contacts': self.contacts,
             'in_contact': self.in_contact,
@@ -283,6 +304,7 @@ def status(report, name):
         # MuJoCo only:
         ('simulator', 'mujoco'),
         ('physics_steps', str(report['physics_steps'])),
+        ('catch_up_updates', str(report['catch_up_updates'])),
         ('contact_steps', str(report['contact_steps'])),
         ('max_penetration_m', f"{report['max_penetration_m']:.6f}"),
         ('rms_tracking_error_rad', f"{report['rms_tracking_error_rad']:.6f}"),
