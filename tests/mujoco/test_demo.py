@@ -61,7 +61,8 @@ def mujoco_report(contacts):
             'max_tracking_error_rad': 0.01, 'rms_tracking_error_rad': 0.002,
             'saturated_updates': 0, 'trajectories_accepted': 10, 'trajectories_rejected': 0,
             'rejected_by_rule': {}, 'physics_steps': 1000, 'updates': 100, 'goals_received': 1,
-            'goals_reached': 1, 'late_updates': 2, 'max_update_gap_secs': 0.03}
+            'goals_reached': 1, 'late_updates': 2, 'max_update_gap_secs': 0.03,
+            'catch_up_updates': 3}
 
 
 @pytest.mark.parametrize('contacts', [0, 2])

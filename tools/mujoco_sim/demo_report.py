@@ -10,7 +10,9 @@ shutdown: tools/mujoco_sim/node.py `report_file`) and the pictures MuJoCo render
   `contact_steps`, `max_penetration_m`, `min_clearance_m` (mj_geomDistance), the tracking
   error (`max_tracking_error_rad`, `rms_tracking_error_rad`: max over joints of |commanded -
   measured| at each controller update; the RMS over the updates while the command moves),
-  `saturated_updates`, trajectories accepted / rejected, physics steps, `pictures`. A missing
+  `saturated_updates`, trajectories accepted / rejected, physics steps, `late_updates` and
+  `catch_up_updates` (the simulator process was late; the missed controller updates were run),
+  `pictures`. A missing
   report or a contact makes the run fail (`passed` false, a line in `problems`).
 - README.md (the report) gains a section with the same figures and the pictures.
 - A few lines for the terminal; exit status 0 when the run (still) passed, 1 when not.
@@ -31,7 +33,7 @@ KEYS = ('contacts', 'contact_steps', 'max_penetration_m', 'min_clearance_m',
         'max_tracking_error_rad', 'rms_tracking_error_rad', 'saturated_updates',
         'trajectories_accepted', 'trajectories_rejected', 'rejected_by_rule', 'physics_steps',
         'updates', 'goals_received', 'goals_reached', 'mujoco_version',
-        'timestep_secs', 'update_rate_hz', 'late_updates', 'max_update_gap_secs')
+        'timestep_secs', 'update_rate_hz', 'late_updates', 'max_update_gap_secs', 'catch_up_updates')
 
 
 def render(out):
@@ -71,7 +73,8 @@ def section(m, pictures, message=''):
              f"RMS {fmt(m['rms_tracking_error_rad'], 2, ' mrad', 1e3)} (while moving) |",
              f"| drive saturation | {m['saturated_updates']} of {m['updates']} updates |",
              '| controller updates late (> 1.5 periods apart, wall clock) | '
-             f"{m['late_updates']} (longest gap {fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)}) |",
+             f"{m['late_updates']} (longest gap {fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)}; "
+             f"{m['catch_up_updates']} missed updates run to catch up) |",
              f"| physics | {m['physics_steps']} steps of {m['timestep_secs']} s, MuJoCo "
              f"{m['mujoco_version']} |", '']
     if pictures:
@@ -124,7 +127,8 @@ def main(argv=None):
             f"{fmt(m['rms_tracking_error_rad'], 2, ' mrad', 1e3)} (measured vs commanded)",
             f"  drive saturation    {m['saturated_updates']} of {m['updates']} updates; "
             f"{m['late_updates']} updates late (> 1.5 periods, longest gap "
-            f"{fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)})",
+            f"{fmt(m['max_update_gap_secs'], 0, ' ms', 1e3)}; {m['catch_up_updates']} missed "
+            'ones run to catch up)',
             f'  {message}']
     summary['mujoco'] = m
     summary['passed'] = not summary['problems']
