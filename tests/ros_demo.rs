@@ -1,8 +1,10 @@
 //! `scripts/demo` in its short form (feature `ros`; run in the environment of
-//! `scripts/ros-env.sh`): the node (geometric source) drives the simulated arm through the quick
-//! scenario (three goals, a moving obstacle, mode requests). Asserts the summary (a goal
-//! reached, no collision, every process ended cleanly), the report's files, and that the
-//! recording is an MCAP rosbag2 bag `rosbags` reads with messages on every topic of the demo.
+//! `scripts/ros-env.sh`) on the kinematic simulator (`--sim kinematic`, the fast path; the MuJoCo
+//! demo has its own test in tests/mujoco): the node (geometric source) drives the simulated arm
+//! through the quick scenario (three goals, a moving obstacle, mode requests). Asserts the
+//! summary (a goal reached, no collision, every process ended cleanly), the report's files, and
+//! that the recording is an MCAP rosbag2 bag `rosbags` reads with messages on every topic of
+//! the demo.
 #![cfg(feature = "ros")]
 
 use std::path::{Path, PathBuf};
@@ -84,7 +86,8 @@ fn the_quick_demo_reaches_goals_without_collisions_and_records_every_topic() {
     let out = dir.path().join("demo");
     let started = Instant::now();
     let result = Command::new(repo("scripts/demo"))
-        .args(["--quick", "--duration", "40", "--model", "synthetic"])
+        .args(["--sim", "kinematic", "--quick", "--duration", "40"])
+        .args(["--model", "synthetic"])
         .arg("--out")
         .arg(&out)
         .arg("--bin-dir")

@@ -35,10 +35,10 @@ def test_bad_values_name_their_keys():
         read_params({'model_path': ('string', 'synthetic')})
 
 
-def test_the_keys_are_the_rust_simulators_plus_physics_file():
+def test_the_keys_are_the_rust_simulators_plus_physics_and_report_file():
     rust = (ROOT / 'src' / 'ros' / 'sim' / 'params.rs').read_text()
     block = rust.split('pub const SIM_PARAMETER_KEYS')[1].split('];')[0]
-    assert re.findall(r'"(\w+)"', block) + ['physics_file'] == list(PARAMETERS)
+    assert re.findall(r'"(\w+)"', block) + ['physics_file', 'report_file'] == list(PARAMETERS)
 
 
 def test_the_shipped_sim_config_is_read_for_the_node_in_a_namespace(tmp_path):

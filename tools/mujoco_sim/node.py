@@ -9,9 +9,11 @@ both). Topics: in `joint_trajectory_controller/joint_trajectory`, `obstacles`, `
 `~/reset` (sensor_msgs/JointState: the arm at rest at `position`, controller order, every
 counter restarted; MuJoCo only, for the closed loop); out `joint_states` (every update),
 `/clock` (with `publish_clock`), `/diagnostics` (`<name>: arm`, `<name>: inputs`). Parameters:
-those of diffusion_planner_sim (same keys, types and checks) plus `physics_file`. Bad input never
-stops the node: rejected trajectories, obstacles and goals are reported in /diagnostics.
-SIGINT ends it with status 0 after a summary line; a second SIGINT exits at once (130).
+those of diffusion_planner_sim (same keys, types and checks) plus `physics_file` and
+`report_file` (at shutdown, `Simulation.report()` of the run as JSON there; '' = none). Bad
+input never stops the node: rejected trajectories, obstacles and goals are reported in
+/diagnostics. SIGINT ends it with status 0 after a summary line (and the report file); a second
+SIGINT exits at once (130).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ PARAMETERS = {
     'static_obstacles': ('double_array', []),
     'use_sim_time': ('bool', False),
     'physics_file': ('string', str(DEFAULT_PHYSICS_FILE)),
+    # MuJoCo only: at shutdown, the run's report (contacts, tracking error, ...) as JSON here
+    # ('' = none); scripts/demo merges it into its summary.
+    'report_file': ('string', ''),
 }
 
 
@@ -321,6 +326,9 @@ class SimNode:
         now = 0.0 if p['publish_clock'] else self.now_system()
         self.update(now)
         next_update = time.monotonic() + wall_period
+        # How regularly the updates came (wall clock): late = more than 1.5 periods apart.
+        last_update_wall = time.monotonic()
+        self.late_updates, self.max_update_gap_secs = 0, 0.0
         next_diag = time.monotonic() + diag_period
         while not stop['flag']:
             timeout = max(0.0, min(next_update, next_diag) - time.monotonic())
@@ -330,6 +338,10 @@ class SimNode:
             self.handle_inputs(now)
             t = time.monotonic()
             if t >= next_update:
+                gap = t - last_update_wall
+                last_update_wall = t
+                self.max_update_gap_secs = max(self.max_update_gap_secs, gap)
+                self.late_updates += int(gap > 1.5 * wall_period)
                 if p['publish_clock']:
                     now += self.period
                 self.update(now)
@@ -345,6 +357,31 @@ class SimNode:
             f'collisions, {r["trajectories_rejected"]} of '
             f'{r["trajectories_accepted"] + r["trajectories_rejected"]} trajectories rejected, '
             f'goals reached {r["goals_reached"]} of {r["goals_received"]}')
+        if p['report_file']:
+            self.write_report(p['report_file'], r)
+
+    def write_report(self, path, report):
+        """`report` (Simulation.report()) with what ran it, as JSON at `path` (written to a
+        temporary file first, so a reader never sees half of it)."""
+        import json
+
+        import mujoco
+        doc = {'simulator': 'mujoco', 'mujoco_version': mujoco.__version__,
+               'physics_file': str(self.p['physics_file']),
+               'update_rate_hz': self.p['update_rate_hz'],
+               'timestep_secs': self.sim.physics.timestep_secs,
+               'late_updates': self.late_updates,
+               'max_update_gap_secs': self.max_update_gap_secs, **report}
+        target = Path(path)
+        tmp = target.with_name(target.name + '.tmp')
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(doc, indent=1) + '\n')
+            tmp.replace(target)
+        except OSError as e:
+            self.log.error(f'cannot write the report file {path}: {e}')
+            return
+        self.log.info(f'report written to {path}')
 
 
 def node_sections(argv):

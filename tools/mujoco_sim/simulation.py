@@ -4,13 +4,16 @@ actuator targets -> physics.
 
 `update(now)` at the controller manager's rate:
 1. read: physics from the previous update to `now` in steps of `timestep_secs`, the drives'
-   targets ramping linearly from the previous command to the current one (the position the
-   controller asked for by the end of the cycle) with the ramp's velocity as the velocity
-   target; contacts with obstacles are checked after every physics step;
-2. the tracking error `max_j |command_j - q_j|` (what the controller asked for by now vs the
-   measured position), its maximum and its RMS over the updates while the command moves; the
+   targets ramping linearly from where they were toward the current command (the position the
+   controller asked for by the end of the cycle, reached one period after it was given) with
+   the ramp's velocity as the velocity target; contacts with obstacles are checked after every
+   physics step;
+2. the tracking error `max_j |target_j - q_j|` (what the controller asked for by now vs the
+   measured position), its maximum and its RMS over the updates while the target moves; the
    clearance (MuJoCo's mj_geomDistance, links vs obstacles) and the goal check;
 3. update: the controller samples its trajectory; write: the new command goes to the drives.
+An update more than 1.5 periods after the previous one first runs the updates it missed (one
+period apart), so a late simulator process never makes the controller skip ahead.
 
 Contacts count in episodes (an episode starts when a physics step touches an obstacle after
 one that did not). While the obstacle set is invalid (a marker the simulator cannot represent),
@@ -65,10 +68,13 @@ class Simulation:
         self.controller = TrajectoryController(self.settings, list(positions),
                                                self.update_period_secs)
         self.command = list(positions)
-        self.previous_command = list(positions)
+        # The drives' position target at the last update, and whether it moved then.
+        self.target = list(positions)
+        self.target_moved = False
         self.hold = None
         self.last_update_secs = None
         self.updates = 0
+        self.catch_up_updates = 0
         self.physics_steps = 0
         self.contacts = 0
         self.contact_steps = 0
@@ -132,7 +138,24 @@ class Simulation:
 
     # --- the cycle ------------------------------------------------------------------------
     def update(self, now_secs):
-        """One update at `now_secs`; returns (names, positions, velocities) read at `now`."""
+        """The update at `now_secs`; returns (names, positions, velocities) read at `now`.
+
+        An update that comes more than 1.5 periods after the previous one (the simulator's own
+        process was late: on the system clock a busy machine delays it) first runs the
+        controller updates it missed, one period apart, each with its physics: the simulated
+        arm and controller do not stall with the process, and the controller never skips
+        ahead along its trajectory in one cycle (`catch_up_updates` counts them)."""
+        period = self.update_period_secs
+        last = self.last_update_secs
+        if last is not None and now_secs - last > 1.5 * period:
+            missed = int(round((now_secs - last) / period)) - 1
+            for k in range(1, missed + 1):
+                self._cycle(last + k * period)
+                self.catch_up_updates += 1
+        return self._cycle(now_secs)
+
+    def _cycle(self, now_secs):
+        """One controller update at `now_secs` (module docs)."""
         if self.markers.expire(now_secs):
             self.arm.set_obstacles(self.markers.obstacles())
         dt = None if self.last_update_secs is None else now_secs - self.last_update_secs
@@ -144,10 +167,10 @@ class Simulation:
         q = self._to_controller(self.arm.positions())
         v = self._to_controller(self.arm.velocities())
         if dt is not None and dt > 0:
-            error = max(abs(c - x) for c, x in zip(self.command, q))
+            error = max(abs(c - x) for c, x in zip(self.target, q))
             self.tracking_error_rad = error
             self.max_tracking_error_rad = max(self.max_tracking_error_rad, error)
-            if any(c != p for c, p in zip(self.command, self.previous_command)):
+            if self.target_moved:
                 self.tracking_sq_sum += error * error
                 self.tracking_moving_updates += 1
         self.clearance_m = self.arm.clearance()
@@ -156,20 +179,24 @@ class Simulation:
                 min(self.min_clearance_m, self.clearance_m)
         self._check_goal(v, now_secs)
         command = self.controller.update(now_secs, Point(list(q), list(v)))
-        self.previous_command = list(self.command)
         self.command = list(self.hold) if self.hold is not None else list(command.positions)
         return self.joint_names, q, v
 
     def _advance(self, dt):
+        """Physics over `dt`: the drives' target moves from where it was toward the command
+        at the rate that reaches it one update period after it was given (JTC's command is the
+        position for the end of the cycle), with that rate as the velocity target; an update
+        that comes early stops short of it, a late one (at most 1.5 periods, see `update`)
+        carries on at the same rate."""
         steps = max(1, round(dt / self.physics.timestep_secs))
-        start = self._to_robot(self.previous_command)
-        end = self._to_robot(self.command)
-        velocity = [(e - s) / dt for s, e in zip(start, end)]
+        period = self.update_period_secs
+        start = self._to_robot(self.target)
+        velocity = [(e - s) / period for s, e in zip(start, self._to_robot(self.command))]
         limits = self.physics.effort_limits_nm
         saturated = False
         for k in range(1, steps + 1):
-            f = k / steps
-            self.arm.set_targets([s + (e - s) * f for s, e in zip(start, end)], velocity)
+            elapsed = dt * k / steps
+            self.arm.set_targets([s + v * elapsed for s, v in zip(start, velocity)], velocity)
             depth = self.arm.step()
             self.physics_steps += 1
             touching = self.arm.data.ncon > 0 and depth >= 0.0 and self.arm.in_contact()
@@ -184,6 +211,8 @@ class Simulation:
             torques = self.arm.actuator_torques()
             saturated |= any(abs(t) >= SATURATION_FRACTION * lim for t, lim in zip(torques, limits))
         self.saturated_updates += int(saturated)
+        self.target_moved = any(abs(v) * period > 1e-12 for v in velocity)
+        self.target = self._to_controller([s + v * dt for s, v in zip(start, velocity)])
 
     def _check_goal(self, v, now_secs):
         if self.goal is None or self.goal[2] is not None:
@@ -202,6 +231,7 @@ class Simulation:
         return {
             'sim_time_secs': self.last_update_secs or 0.0,
             'updates': self.updates,
+            'catch_up_updates': self.catch_up_updates,
             'physics_steps': self.physics_steps,
             'contacts': self.contacts,
             'in_contact': self.in_contact,
@@ -283,6 +313,7 @@ def status(report, name):
         # MuJoCo only:
         ('simulator', 'mujoco'),
         ('physics_steps', str(report['physics_steps'])),
+        ('catch_up_updates', str(report['catch_up_updates'])),
         ('contact_steps', str(report['contact_steps'])),
         ('max_penetration_m', f"{report['max_penetration_m']:.6f}"),
         ('rms_tracking_error_rad', f"{report['rms_tracking_error_rad']:.6f}"),
