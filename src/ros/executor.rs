@@ -224,20 +224,20 @@ impl Executor {
             return Ok(());
         };
         // Up to the last message's first point the controller follows what it was sent.
-        let now_secs = self.committed_until(now_secs);
+        let committed_secs = self.committed_until(now_secs);
         let mut switch_secs = plan.start_stamp_secs;
-        if switch_secs < now_secs {
+        if switch_secs < committed_secs {
             let first_at_rest = first
                 .velocities
                 .iter()
                 .all(|v| v.abs() <= REST_VELOCITY_RAD_S);
-            if !(first_at_rest && self.at_rest_between(switch_secs, now_secs)) {
+            if !(first_at_rest && self.at_rest_between(switch_secs, committed_secs)) {
                 return Err(AdoptError::Late {
-                    late_by_secs: now_secs - switch_secs,
+                    late_by_secs: committed_secs - switch_secs,
                 });
             }
-            switch_secs = now_secs;
-            plan.start_stamp_secs = now_secs;
+            switch_secs = committed_secs;
+            plan.start_stamp_secs = committed_secs;
         }
         let (positions, velocities) = old.state_at(switch_secs - old.start_stamp_secs);
         let mismatch = max_abs_diff(&positions, &first.positions)

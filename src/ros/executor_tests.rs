@@ -531,3 +531,50 @@ fn a_stop_between_ticks_continues_what_the_controller_was_sent() {
         worst.1
     );
 }
+
+#[test]
+fn a_plan_starting_before_the_sent_first_point_starts_there() {
+    // A plan from rest whose start falls between now and the first point of the message the
+    // controller already has begins at that point (which holds the arm where it is until then),
+    // and the composite still starts now.
+    let q = [0.2, -0.4];
+    let mut e = executor();
+    e.hold_at(names(), q.to_vec(), 0.0);
+    let sent = e.command(1.0).unwrap();
+    let sent_until = 1.0 + sent[0].time_from_start_secs;
+    e.adopt(plan_from(q, 1.005), 1.01).unwrap();
+    let active = e.active_plan().unwrap();
+    assert!(
+        (active.start_stamp_secs - 1.01).abs() < 1e-12,
+        "composite starts now"
+    );
+    let (at_sent, v_sent) = e.state_at(sent_until).unwrap();
+    assert!(max_abs_diff(&at_sent, &q) < 1e-12 && v_sent.iter().all(|v| v.abs() < 1e-12));
+    let (later, _) = e.state_at(sent_until + 0.5).unwrap();
+    let (expected, _) = plan_from(q, 0.0).state_at(0.5);
+    assert!(
+        max_abs_diff(&later, &expected) < 1e-9,
+        "{later:?} vs {expected:?}"
+    );
+    // A moving plan that starts before the sent first point would change what was sent.
+    let mut e = executor();
+    e.adopt(plan_from(q, 0.0), 0.0).unwrap();
+    e.command(1.0).unwrap();
+    let c = e.commanded_at(1.01).unwrap();
+    let moving = Plan {
+        joint_names: names(),
+        start_stamp_secs: 1.01,
+        points: vec![
+            PlanPoint {
+                time_from_start_secs: 0.0,
+                positions: c.positions_rad.clone(),
+                velocities: c.velocities_rad_s.clone(),
+            },
+            point(1.0, [1.0, 1.0], [0.0, 0.0]),
+        ],
+    };
+    assert!(matches!(
+        e.adopt(moving, 1.005),
+        Err(AdoptError::Late { .. })
+    ));
+}

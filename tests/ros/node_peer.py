@@ -186,7 +186,8 @@ class Peer:
             self.continuity_errors.append((jump, round(now, 3), self.context))
             if self.cfg.get('debug') and jump > 1e-3:
                 self.stats.setdefault('jumps', []).append({
-                    't': now, 'jump': jump,
+                    't': now, 'jump': jump, 'since_previous': now - self.receipts[-2],
+                    'stamp': stamp, 'messages': self.messages,
                     'prev': [(round(t, 4), [round(x, 5) for x in p], [round(x, 4) for x in v])
                              for t, p, v in zip(prev_times[:6], prev_positions[:6], prev_velocities[:6])],
                     'prev_n': len(prev_times),
