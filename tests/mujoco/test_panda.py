@@ -292,3 +292,24 @@ def test_the_drives_never_exceed_the_effort_limits():
     assert arm.positions() != pytest.approx(target, abs=0.05)
     # The second target is below the table: the arm ends pressed on it, within its limits.
     assert arm.in_contact() and peaks[1][1] == pytest.approx(87.0)
+
+
+def test_the_shipped_panda_sim_config_builds_the_simulation():
+    from mujoco_sim.node import node_sections, read_params
+    args = node_sections(['--ros-args', '--params-file', str(ROOT / 'config' / 'sim_panda.yaml')])
+    section = yaml.safe_load(open(args[-1]).read())['/**']['ros__parameters']
+    kinds = {bool: 'bool', float: 'double', str: 'string'}
+
+    def ros_type(v):
+        if isinstance(v, list):
+            return 'string_array' if isinstance(v[0], str) else 'double_array'
+        return kinds[type(v)]
+
+    params = read_params({k: (ros_type(v), v) for k, v in section.items()})
+    robot, physics = load(ROOT / params['model_path'], ROOT / params['physics_file'])
+    assert params['joints'] == JOINTS == robot.joint_names
+    assert params['initial_positions'] == READY
+    sim = Simulation(robot, physics, JtcSettings(params['joints']), params['initial_positions'],
+                     1.0 / params['update_rate_hz'], params['goal_tolerance_m'],
+                     params['base_frame'], params['static_obstacles'])
+    assert sim.markers.base_frame == 'panda_link0' and sim.markers.three_d
