@@ -30,6 +30,7 @@ def test_the_panda_node_executes_a_trajectory_over_dds(tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+    from visualization_msgs.msg import Marker, MarkerArray
 
     ns = f'/dp_mujoco_panda_test_{os.getpid()}'
     log = open(tmp_path / 'sim.log', 'w')
@@ -56,6 +57,17 @@ def test_the_panda_node_executes_a_trajectory_over_dds(tmp_path):
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     pub = node.create_publisher(JointTrajectory,
                                 'joint_trajectory_controller/joint_trajectory', 10)
+    markers_pub = node.create_publisher(MarkerArray, 'obstacles', 10)
+
+    def box_overhead():
+        # A shelf 9.6 cm above the arm in the ready pose (nearer than the table, 14.1 cm).
+        m = Marker()
+        m.header.frame_id = 'panda_link0'
+        m.ns, m.id, m.type, m.action = 'shelf', 1, Marker.CUBE, Marker.ADD
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = 0.3, 0.0, 0.9
+        m.pose.orientation.w = 1.0
+        m.scale.x, m.scale.y, m.scale.z = 0.4, 0.4, 0.05
+        markers_pub.publish(MarkerArray(markers=[m]))
 
     def spin_until(predicate, secs):
         deadline = time.monotonic() + secs
@@ -87,6 +99,21 @@ def test_the_panda_node_executes_a_trajectory_over_dds(tmp_path):
         state = got['state']
         assert list(state.name) == JOINTS
         assert list(state.position) == pytest.approx(READY, abs=1e-3), 'held under gravity'
+        deadline = time.monotonic() + 5.0
+        while got['arm'].get('obstacles') != '1' and time.monotonic() < deadline:
+            box_overhead()
+            spin_until(lambda: got['arm'].get('obstacles') == '1', 0.5)
+        assert got['arm'].get('obstacles') == '1', got['arm']
+        # The node's clearance is the one computed here in-process for the same box: the
+        # marker's height reached MuJoCo.
+        from mujoco_sim.arm import ArmModel, Obstacle
+        from mujoco_sim.config import load
+        robot, physics = load(ROOT / 'urdf' / 'panda' / 'panda.urdf',
+                              ROOT / 'config' / 'mujoco_panda.yaml')
+        expected = ArmModel(robot, physics, READY,
+                            [Obstacle('box', (0.3, 0.0, 0.9), (0.2, 0.2, 0.025))]).clearance()
+        assert 0.09 < expected < 0.1
+        assert float(got['arm']['clearance_m']) == pytest.approx(expected, abs=2e-4)
         # Published until the node has taken it (a peer's first message can go before discovery).
         deadline = time.monotonic() + 5.0
         while got['arm'].get('trajectories_accepted', '0') == '0' and time.monotonic() < deadline:

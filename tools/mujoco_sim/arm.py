@@ -60,7 +60,8 @@ class MarkerIn:
 @dataclass(frozen=True)
 class Obstacle:
     """An obstacle geom: kind 'sphere' (size: radius), 'cylinder' (radius, half height) or 'box'
-    (half sizes); centre (x, y) in the base frame; quaternion (w, x, y, z) for boxes."""
+    (half sizes); centre (x, y) in the base frame, (x, y, z) for a URDF arm; quaternion
+    (w, x, y, z) for boxes (and every 3-D obstacle)."""
     kind: str
     center_m: tuple
     size_m: tuple
