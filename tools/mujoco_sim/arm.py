@@ -16,6 +16,11 @@ parameters, obstacles from `/obstacles` markers as MuJoCo geoms, contacts and di
   `obstacle_min_height_m` high. Only link-obstacle pairs collide (contype/conaffinity).
 - `ArmModel` rebuilds the MuJoCo model when the obstacles change and carries the joint state
   and actuator targets across.
+- A URDF arm (the Panda, `UrdfRobot`) is built by tools/mujoco_sim/urdf_arm.py instead of
+  `mjcf`, with the same actuators, contact bits and names (`obstacle<k>`, site `tool0`); its
+  obstacles are 3-D (`MarkerSet(three_d=True)`): SPHERE (equal diameters), CUBE (full extents)
+  and CYLINDER (x = y = diameter, z = height, axis along the marker's z) at the marker's pose,
+  as src/robot/world.rs reads markers.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ class MarkerIn:
 @dataclass(frozen=True)
 class Obstacle:
     """An obstacle geom: kind 'sphere' (size: radius), 'cylinder' (radius, half height) or 'box'
-    (half sizes); centre (x, y) in the base frame; quaternion (w, x, y, z) for boxes."""
+    (half sizes); centre (x, y) in the base frame, (x, y, z) for a URDF arm; quaternion
+    (w, x, y, z) for boxes (and every 3-D obstacle)."""
     kind: str
     center_m: tuple
     size_m: tuple
@@ -73,9 +79,11 @@ def _strip_slash(frame):
 class MarkerSet:
     """The obstacle set of the marker stream plus the static obstacles (module docs)."""
 
-    def __init__(self, base_frame='base_link', static_obstacles=(), min_height_m=0.2):
+    def __init__(self, base_frame='base_link', static_obstacles=(), min_height_m=0.2,
+                 three_d=False):
         self.base_frame = _strip_slash(base_frame)
         self.min_height_m = min_height_m
+        self.three_d = three_d
         self.static = [Obstacle('cylinder', (x, y), (r, 0.5 * min_height_m))
                        for x, y, r in static_obstacles]
         self.markers = {}   # (ns, id) -> (Obstacle, expires_secs or None)
@@ -112,11 +120,19 @@ class MarkerSet:
                     'are supported')
         if _strip_slash(m.frame_id) != self.base_frame:
             return f'{name} is in frame `{m.frame_id}`, expected base_frame `{self.base_frame}`'
-        values = list(m.position_m[:2]) + list(m.scale_m) + list(m.orientation_xyzw)
+        values = list(m.position_m[:3 if self.three_d else 2]) + list(m.scale_m) + \
+            list(m.orientation_xyzw)
         if not all(math.isfinite(v) for v in values):
             return f'{name}: position, scale or orientation is not finite'
         if not (math.isfinite(m.lifetime_secs) and m.lifetime_secs >= 0.0):
             return f'{name}: lifetime {m.lifetime_secs} s is not finite and >= 0'
+        if self.three_d:
+            obstacle = _obstacle_3d(name, m)
+            if isinstance(obstacle, str):
+                return obstacle
+            expires = now + m.lifetime_secs if m.lifetime_secs > 0 else None
+            nxt[(m.ns, m.id)] = (obstacle, expires)
+            return None
         sx, sy, sz = m.scale_m
         center = (float(m.position_m[0]), float(m.position_m[1]))
         half_height = 0.5 * max(sz, self.min_height_m)
@@ -148,6 +164,39 @@ class MarkerSet:
     def obstacles(self):
         """The static obstacles, then the markers' in (ns, id) order."""
         return self.static + [self.markers[k][0] for k in sorted(self.markers)]
+
+
+def _obstacle_3d(name, m):
+    """The 3-D obstacle of an ADD marker (module docs), or the rejection text."""
+    sx, sy, sz = (float(v) for v in m.scale_m)
+    if not (sx > 0 and sy > 0 and sz > 0):
+        return f'{name}: scale {tuple(m.scale_m)} must be > 0'
+
+    def same(a, b):
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+    x, y, z, w = (float(v) for v in m.orientation_xyzw)
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    quat = (1.0, 0.0, 0.0, 0.0) if norm == 0 else (w / norm, x / norm, y / norm, z / norm)
+    center = tuple(float(v) for v in m.position_m[:3])
+    if m.kind == SPHERE:
+        if not (same(sx, sy) and same(sy, sz)):
+            return f'{name}: a SPHERE needs equal diameters (no ellipsoids), found {(sx, sy, sz)}'
+        return Obstacle('sphere', center, (0.5 * sx,), quat)
+    if m.kind == CYLINDER:
+        if not same(sx, sy):
+            return (f'{name}: a CYLINDER needs scale.x = scale.y (one diameter), found '
+                    f'{(sx, sy, sz)}')
+        return Obstacle('cylinder', center, (0.5 * sx, 0.5 * sz), quat)
+    return Obstacle('box', center, (0.5 * sx, 0.5 * sy, 0.5 * sz), quat)
+
+
+def build_model(robot, physics: Physics, obstacles=()):
+    """The MuJoCo model of `robot` (planar: `mjcf`; URDF: urdf_arm.build) with `obstacles`."""
+    if robot.planar:
+        return mujoco.MjModel.from_xml_string(mjcf(robot, physics, obstacles))
+    from .urdf_arm import build
+    return build(robot, physics, obstacles)
 
 
 def _vec(values):
@@ -217,16 +266,25 @@ class ArmModel:
 
     def _build(self, obstacles, qpos, qvel, target_p, target_v):
         self.obstacles = obstacles
-        self.model = mujoco.MjModel.from_xml_string(mjcf(self.robot, self.physics, obstacles))
+        self.model = build_model(self.robot, self.physics, obstacles)
         self.data = mujoco.MjData(self.model)
         self.data.qpos[:] = qpos
         self.data.qvel[:] = qvel
         self.set_targets(target_p, target_v)
         mujoco.mj_forward(self.model, self.data)
-        self.link_geoms = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, f'link{i + 1}')
-                           for i in range(self.n)]
+        if self.robot.planar:
+            self.link_geoms = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM,
+                                                 f'link{i + 1}') for i in range(self.n)]
+        else:
+            # The collision geoms of the moving links (the base link is welded to the world).
+            self.link_geoms = [g for g in range(self.model.ngeom)
+                               if self.model.geom_contype[g] == 1 and
+                               self.model.body_weldid[self.model.geom_bodyid[g]] != 0]
         self.obstacle_geoms = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM,
                                                  f'obstacle{k}') for k in range(len(obstacles))]
+        table = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, 'table')
+        if table >= 0:
+            self.obstacle_geoms.append(table)
         self.tool = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, 'tool0')
         self._fromto = np.zeros(6)
 
@@ -269,11 +327,13 @@ class ArmModel:
         return self.data.qfrc_actuator.tolist()
 
     def end_effector(self):
-        return self.data.site_xpos[self.tool][:2].tolist()
+        """The tool site's position: (x, y) for the planar arm, (x, y, z) for a URDF arm."""
+        return self.data.site_xpos[self.tool][:2 if self.robot.planar else 3].tolist()
 
     def clearance(self):
         """The smallest link-obstacle distance (MuJoCo's mj_geomDistance; negative when
-        penetrating), metres, or None without obstacles."""
+        penetrating; a URDF arm's table counts as an obstacle), metres, or None without
+        obstacles."""
         best = None
         for g in self.link_geoms:
             for o in self.obstacle_geoms:

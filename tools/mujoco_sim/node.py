@@ -5,7 +5,8 @@ simulator (src/ros/sim/app.rs, docs/SIM.md), a drop-in replacement for it.
         [-p physics_file:=config/mujoco_planar_arm.yaml] ...
 
 (after `source scripts/ros-env.sh; source scripts/mujoco-env.sh`; `scripts/mujoco-sim` does
-both). Topics: in `joint_trajectory_controller/joint_trajectory`, `obstacles`, `goal`, and
+both). The Panda: `--params-file config/sim_panda.yaml` (model_path urdf/panda/panda.urdf,
+physics_file config/mujoco_panda.yaml; goals (x, y, z) of its tool link). Topics: in `joint_trajectory_controller/joint_trajectory`, `obstacles`, `goal`, and
 `~/reset` (sensor_msgs/JointState: the arm at rest at `position`, controller order, every
 counter restarted; MuJoCo only, for the closed loop); out `joint_states` (every update),
 `/clock` (with `publish_clock`), `/diagnostics` (`<name>: arm`, `<name>: inputs`). Parameters:
@@ -187,15 +188,15 @@ class SimNode:
         from trajectory_msgs.msg import JointTrajectory
         from visualization_msgs.msg import MarkerArray
 
-        from .config import Physics, load_robot
+        from .config import load
         from .jtc import JtcSettings
         from .simulation import Simulation
 
         self.node = node
         self.p = params
         self.log = node.get_logger()
-        robot = load_robot(params['model_path'])
-        physics = Physics.load(params['physics_file'], len(robot.joints))
+        robot, physics = load(params['model_path'], params['physics_file'])
+        self.planar = robot.planar
         settings = JtcSettings(list(params['joints']), params['allow_partial_joints_goal'],
                                params['allow_nonzero_velocity_at_trajectory_end'],
                                params['interpolate_from_desired_state'])
@@ -257,16 +258,18 @@ class SimNode:
 
     def on_goal(self, msg, now):
         frame = msg.header.frame_id.lstrip('/')
-        x, y = msg.pose.position.x, msg.pose.position.y
+        p = msg.pose.position
+        # The planar arm's goals are (x, y); a URDF arm's (x, y, z), its tool link's origin.
+        goal = [p.x, p.y] if self.planar else [p.x, p.y, p.z]
         if frame != self.base_frame:
             text = (f'goal in frame `{msg.header.frame_id}` rejected: goals must be in '
                     f'base_frame `{self.base_frame}` (no tf lookup)')
-        elif not (math.isfinite(x) and math.isfinite(y)):
-            text = f'goal ({x}, {y}) rejected: not finite'
+        elif not all(math.isfinite(v) for v in goal):
+            text = f'goal ({", ".join(str(v) for v in goal)}) rejected: not finite'
         else:
             self.problems.pop('goal', None)
-            if self.sim.goal is None or self.sim.goal[0] != [x, y]:
-                self.sim.set_goal([x, y], now)
+            if self.sim.goal is None or self.sim.goal[0] != goal:
+                self.sim.set_goal(goal, now)
             return
         if self.problems.get('goal', (None,))[0] != text:
             self.log.error(text)
@@ -446,9 +449,8 @@ def main(argv=None):
     try:
         params = read_params(_ros_values(node))
         if check_only:
-            from .config import Physics, load_robot
-            robot = load_robot(params['model_path'])
-            Physics.load(params['physics_file'], len(robot.joints))
+            from .config import load
+            load(params['model_path'], params['physics_file'])
             import json
             print('parameters are valid:')
             print(json.dumps(params, indent=1))

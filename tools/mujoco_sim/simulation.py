@@ -1,4 +1,5 @@
-"""One ros2_control cycle of the planar arm in MuJoCo, the counterpart of the Rust
+"""One ros2_control cycle of the arm in MuJoCo (the planar arm or a URDF arm such as the
+Panda: any number of joints), the counterpart of the Rust
 `Simulation` (src/sim/simulation.rs): JointTrajectoryController (the port in `jtc`) ->
 actuator targets -> physics.
 
@@ -19,6 +20,10 @@ Contacts count in episodes (an episode starts when a physics step touches an obs
 one that did not). While the obstacle set is invalid (a marker the simulator cannot represent),
 the arm is held where it was when the bad message came (a safe state; the controller's commands
 are ignored) until a valid obstacles message arrives.
+
+Goals are end-effector positions in the base frame: (x, y) for the planar arm, (x, y, z) for a
+URDF arm (the origin of its `tool_link`); a URDF arm takes 3-D obstacles only from /obstacles
+(`static_obstacles`, circles in the plane, are for the planar arm).
 """
 
 from __future__ import annotations
@@ -59,7 +64,11 @@ class Simulation:
             if not (limits.lower_rad <= q <= limits.upper_rad):
                 raise ValueError(f'`initial_positions`: joint `{j}` at {q} rad is outside its '
                                  f'limits [{limits.lower_rad}, {limits.upper_rad}]')
-        self.markers = MarkerSet(base_frame, static_obstacles, physics.obstacle_min_height_m)
+        if not robot.planar and list(static_obstacles):
+            raise ValueError('`static_obstacles`: x, y, radius circles are for the planar arm; '
+                             f'`{robot.name}` takes 3-D obstacles from /obstacles')
+        self.markers = MarkerSet(base_frame, static_obstacles, physics.obstacle_min_height_m,
+                                 three_d=not robot.planar)
         self.arm = ArmModel(robot, physics, self._to_robot(initial_positions),
                             self.markers.obstacles())
         self._reset_state(initial_positions)
@@ -217,16 +226,18 @@ class Simulation:
     def _check_goal(self, v, now_secs):
         if self.goal is None or self.goal[2] is not None:
             return
-        at = self.arm.end_effector()
-        distance = math.hypot(at[0] - self.goal[0][0], at[1] - self.goal[0][1])
+        distance = self._goal_distance()
         if distance <= self.goal_tolerance_m and all(abs(x) <= REST_VELOCITY_RAD_S for x in v):
             self.goal[2] = now_secs
             self.goals_reached += 1
 
+    def _goal_distance(self):
+        at, goal = self.arm.end_effector(), self.goal[0]
+        return math.hypot(*(a - g for a, g in zip(at, goal)))
+
     # --- reports --------------------------------------------------------------------------
     def report(self):
         stats = self.controller.stats
-        at = self.arm.end_effector()
         goal = self.goal
         return {
             'sim_time_secs': self.last_update_secs or 0.0,
@@ -251,8 +262,7 @@ class Simulation:
             'goals_received': self.goals_received,
             'goals_reached': self.goals_reached,
             'goal_m': None if goal is None else goal[0],
-            'goal_distance_m': None if goal is None else
-            math.hypot(at[0] - goal[0][0], at[1] - goal[0][1]),
+            'goal_distance_m': None if goal is None else self._goal_distance(),
             'goal_reached': goal is not None and goal[2] is not None,
             'time_to_goal_secs': None if goal is None or goal[2] is None else goal[2] - goal[1],
             'obstacles': len(self.markers.obstacles()),
@@ -304,7 +314,7 @@ def status(report, name):
         ('saturated_updates', str(report['saturated_updates'])),
         ('goals_received', str(report['goals_received'])),
         ('goals_reached', str(report['goals_reached'])),
-        ('goal_m', 'n/a' if goal is None else f'{goal[0]:.4f}, {goal[1]:.4f}'),
+        ('goal_m', 'n/a' if goal is None else ', '.join(f'{g:.4f}' for g in goal)),
         ('goal_distance_m', opt(report['goal_distance_m'], 4)),
         ('goal_reached', str(report['goal_reached']).lower()),
         ('time_to_goal_s', opt(report['time_to_goal_secs'], 3)),
