@@ -3,7 +3,9 @@
 //! - **off the command**: a joint farther than `tracking_tolerance_rad` from its commanded
 //!   position (the controller aborted, a collision, an e-stop, the arm pushed);
 //! - **not following**: over `tracking_timeout_secs` the command moved but the measured state
-//!   did not follow (a controller switched off or inactive, whose states still arrive).
+//!   did not follow (a controller switched off or inactive, whose states still arrive). The
+//!   window slides (it ends at every check) and goes on for one timeout after the command came
+//!   to rest, so a controller that drops out near the end of a motion is caught too.
 //!
 //! On a fault the core holds at the *measured* state and replans from it; stitching onto the
 //! commanded state is only done while it agrees with the measured one.
@@ -46,8 +48,8 @@ pub enum TrackingFault {
 }
 
 #[derive(Debug, Clone)]
-struct Window {
-    start_secs: f64,
+struct Sample {
+    secs: f64,
     measured: Vec<f64>,
     commanded: Vec<f64>,
 }
@@ -56,7 +58,11 @@ struct Window {
 #[derive(Debug, Clone, Default)]
 pub struct TrackingMonitor {
     settings: TrackingSettings,
-    window: Option<Window>,
+    /// The checks of the last timeout (the oldest one at least a timeout old, when there is
+    /// one), while the command moves and for one timeout after.
+    history: std::collections::VecDeque<Sample>,
+    /// The last check at which the command moved.
+    last_moving_secs: Option<f64>,
     /// The largest error of the last check, radians (diagnostics).
     last_error_rad: Option<f64>,
 }
@@ -94,7 +100,8 @@ impl TrackingMonitor {
 
     /// Forgets the window (after a fault or a hold at the measured state).
     pub fn reset(&mut self) {
-        self.window = None;
+        self.history.clear();
+        self.last_moving_secs = None;
     }
 
     /// One check at `now`: `measured` and `commanded` positions (robot order) at the same time;
@@ -109,38 +116,46 @@ impl TrackingMonitor {
         let (joint, error_rad) = max_abs_diff(measured, commanded);
         self.last_error_rad = Some(error_rad);
         if !(error_rad <= self.settings.tolerance_rad) {
-            self.window = None;
+            self.reset();
             return Some(TrackingFault::OffCommand { joint, error_rad });
         }
-        if !moving {
-            self.window = None;
-            return None;
+        let timeout = self.settings.timeout_secs;
+        if moving {
+            self.last_moving_secs = Some(now);
         }
-        let Some(window) = &self.window else {
-            self.window = Some(Window {
-                start_secs: now,
-                measured: measured.to_vec(),
-                commanded: commanded.to_vec(),
-            });
-            return None;
-        };
-        let window_secs = now - window.start_secs;
-        if window_secs < self.settings.timeout_secs {
-            return None;
+        match self.last_moving_secs {
+            Some(t) if now - t <= timeout => {}
+            _ => {
+                self.reset();
+                return None;
+            }
         }
-        let (_, commanded_rad) = max_abs_diff(commanded, &window.commanded);
-        let (_, measured_rad) = max_abs_diff(measured, &window.measured);
-        self.window = Some(Window {
-            start_secs: now,
+        self.history.push_back(Sample {
+            secs: now,
             measured: measured.to_vec(),
             commanded: commanded.to_vec(),
         });
-        (commanded_rad > MIN_WINDOW_MOTION_RAD && measured_rad < FOLLOW_FRACTION * commanded_rad)
-            .then_some(TrackingFault::NotFollowing {
-                window_secs,
-                commanded_rad,
-                measured_rad,
-            })
+        while self.history.len() >= 2 && now - self.history[1].secs >= timeout {
+            self.history.pop_front();
+        }
+        let oldest = &self.history[0];
+        let window_secs = now - oldest.secs;
+        if window_secs < timeout {
+            return None;
+        }
+        let (_, commanded_rad) = max_abs_diff(commanded, &oldest.commanded);
+        let (_, measured_rad) = max_abs_diff(measured, &oldest.measured);
+        let fault =
+            commanded_rad > MIN_WINDOW_MOTION_RAD && measured_rad < FOLLOW_FRACTION * commanded_rad;
+        if !fault {
+            return None;
+        }
+        self.reset();
+        Some(TrackingFault::NotFollowing {
+            window_secs,
+            commanded_rad,
+            measured_rad,
+        })
     }
 }
 
@@ -212,5 +227,38 @@ mod tests {
             m.check(3.1, &[f64::NAN], &[1.0], false),
             Some(TrackingFault::OffCommand { joint: 0, .. })
         ));
+    }
+
+    #[test]
+    fn a_controller_dropping_out_near_the_end_of_a_motion_is_detected() {
+        // The arm stops following 50 ms before the command comes to rest, 2.8 mrad short (within
+        // the tolerance). Fixed windows, restarted every timeout, missed it whenever the window
+        // that saw the dropout also saw most of the motion and the next saw none.
+        let settings = TrackingSettings {
+            tolerance_rad: 0.05,
+            timeout_secs: 0.25,
+        };
+        let command = |t: f64| {
+            let u = (t / 0.5).clamp(0.0, 1.0);
+            0.1 * (3.0 * u * u - 2.0 * u * u * u)
+        };
+        for start in [0.0, 0.01, 0.05, 0.1, 0.2] {
+            let mut m = TrackingMonitor::new(settings);
+            let mut fault = None;
+            for k in 0..=60 {
+                let t = start + k as f64 * 0.02;
+                let measured = command(t.min(0.45));
+                // After its end the command holds (not a motion).
+                let moving = t <= 0.5 + 1e-9;
+                fault = fault.or(m.check(t, &[measured], &[command(t)], moving));
+                if fault.is_some() {
+                    break;
+                }
+            }
+            assert!(
+                matches!(fault, Some(TrackingFault::NotFollowing { .. })),
+                "first check at {start}: {fault:?}"
+            );
+        }
     }
 }

@@ -71,7 +71,8 @@ class Fuzzer:
         self.counts = {'kinds_tried': set(), 'bad_messages': 0, 'good_goals': 0,
                        'goals_reached': 0, 'reported': 0, 'not_reported': [],
                        'not_resumed': [], 'limit_violations': [], 'collisions': [],
-                       'trajectories_checked': 0, 'holds': 0, 'died': 0}
+                       'trajectories_checked': 0, 'holds': 0, 'died': 0,
+                       'nothing_to_report': [], 'dropout_motion_rad': []}
         peer.trajectory_hooks.append(self.check_trajectory)
 
     # --- checks on every trajectory ---------------------------------------------------------
@@ -217,9 +218,14 @@ class Fuzzer:
                 p.publish_states = False
                 q = [x + offset for x in p.q]
                 end = time.monotonic() + seconds
+                # How far the node's command moved from where the arm stands (a dropout with
+                # no commanded motion, e.g. the motion already over, has nothing to detect).
+                moved = 0.0
                 while time.monotonic() < end:
                     p.publish_state(j, q)
                     p.spin(0.01)
+                    desired, _ = p.desired(time.monotonic())
+                    moved = max(moved, max(abs(a - b) for a, b in zip(desired, q)))
                 p.q = q
                 p.followed = None
                 p.publish_states = True
@@ -228,6 +234,11 @@ class Fuzzer:
                 # tolerance), so the next few first points may be that much further away.
                 p.first_point_slack = (p.cfg.get('tracking_tolerance_rad', 0.1),
                                        time.monotonic() + 3 * p.period)
+                if moving:
+                    self.counts['dropout_motion_rad'].append(round(moved, 4))
+                # The node's monitor judges motions above 1 mrad per 0.5 s window; below twice
+                # that there was nothing to drop out of (no report expected).
+                return not (moving and offset == 0.0 and moved < 2e-3)
             return run
 
         def pause(seconds):
@@ -338,9 +349,12 @@ class Fuzzer:
             c['kinds_tried'].add(name)
             p.context = f'after {name}'
             since = time.monotonic()
-            inject()
+            # An injector may return False: nothing to report this time (said in the stats).
+            expect = inject() is not False
             c['bad_messages'] += 1
-            if expected is not None:
+            if expected is not None and not expect:
+                c['nothing_to_report'].append(name)
+            elif expected is not None:
                 ok = p.spin(REPORT_TIMEOUT_S, until=lambda: self.reported(since, expected))
                 if ok:
                     c['reported'] += 1
