@@ -20,6 +20,7 @@ use r2r::trajectory_msgs::msg::JointTrajectory;
 use r2r::visualization_msgs::msg::MarkerArray;
 use r2r::QosProfile;
 
+use super::clock::TimeBase;
 use super::convert::{self, JointOrder};
 use super::core::NodeCore;
 use super::params::NodeParams;
@@ -38,7 +39,8 @@ fn ros(what: &str) -> impl FnOnce(r2r::Error) -> Error + '_ {
     move |e| Error::Invalid(format!("{what}: {e}"))
 }
 
-fn now_secs(clock: &Mutex<r2r::Clock>, last: f64) -> f64 {
+/// The ROS clock's reading, seconds (`last` when it cannot be read).
+fn ros_now_secs(clock: &Mutex<r2r::Clock>, last: f64) -> f64 {
     let mut clock = clock.lock().unwrap_or_else(|p| p.into_inner());
     clock.get_now().map(convert::clock_secs).unwrap_or(last)
 }
@@ -121,6 +123,10 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
     );
     let wall_origin = Instant::now();
     let mut ticks = TickStats::default();
+    // The core runs on node time: the ROS clock made continuous across backward jumps
+    // (`clock.rs`); stamps going out are ROS time again, joint-state stamps coming in node time.
+    let mut time_base = TimeBase::default();
+    let mut ros_now = 0.0;
     let mut now = 0.0;
     let mut publish_failures = 0u64;
     let mut panicked = None;
@@ -131,9 +137,16 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
         // supervisor (launch `respawn`) restarts it. Every message already ends at rest at a
         // collision-checked point, so even without the braking message the arm stops.
         let iteration = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            now = now_secs(&clock, now);
+            ros_now = ros_now_secs(&clock, ros_now);
+            let jump;
+            (now, jump) = time_base.update(ros_now);
+            if let Some(by_secs) = jump {
+                core.clock_jumped_back(by_secs, now);
+            }
             while let Some(Some(msg)) = joint_states.next().now_or_never() {
-                core.on_joint_state(&convert::joint_state_in(&msg), now);
+                let mut state = convert::joint_state_in(&msg);
+                state.stamp_secs = time_base.from_ros(state.stamp_secs);
+                core.on_joint_state(&state, now);
             }
             while let Some(Some(msg)) = goals.next().now_or_never() {
                 core.on_goal(&convert::goal_in(&msg), now);
@@ -165,7 +178,8 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
                     worker.submit(request);
                 }
                 if let Some(points) = out.command {
-                    let msg = convert::trajectory(&points, &order, out.stamp_secs);
+                    let stamp = out.stamp_secs.map(|t| time_base.to_ros(t));
+                    let msg = convert::trajectory(&points, &order, stamp);
                     match trajectory_pub.publish(&msg) {
                         Ok(()) => ticks.published += 1,
                         Err(_) => publish_failures += 1,
@@ -178,7 +192,7 @@ pub fn run(mut node: r2r::Node, params: NodeParams, stop: Arc<AtomicBool>) -> Re
             }
             if diagnostics_due {
                 let reports = core.diagnostics(&node_name, now, &ticks);
-                let msg = convert::diagnostics(&reports, &hardware_id, now);
+                let msg = convert::diagnostics(&reports, &hardware_id, time_base.to_ros(now));
                 publish_failures += u64::from(diagnostics_pub.publish(&msg).is_err());
             }
             if publish_failures > 0 {

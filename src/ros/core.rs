@@ -37,6 +37,7 @@ pub mod plan_keys {
     pub const MODE_AT_GOAL: &str = "mode_request.at_goal";
     pub const BRAKING_COLLISION: &str = "stop.collision";
     pub const TRACKING: &str = "tracking";
+    pub const CLOCK_JUMP: &str = "clock.jump";
 }
 
 /// Look-ahead before the first latency is known, seconds.

@@ -73,6 +73,31 @@ impl NodeCore {
         true
     }
 
+    /// The ROS clock jumped back by `by_secs` (a restarted simulation, a looping bag, a system
+    /// clock stepped back); the node's own time (`now`, see `clock.rs`) went on without a jump,
+    /// so the commanded curve stays continuous. What the robot does after such a jump is not
+    /// known (a restarted simulation puts the arm back at its start): the robot brakes along its
+    /// path and the node plans again from the measured state; the tracking monitor then sees an
+    /// arm that is elsewhere.
+    pub fn clock_jumped_back(&mut self, by_secs: f64, now: f64) {
+        self.problems.event(
+            plan_keys::CLOCK_JUMP,
+            Area::Executor,
+            Level::Error,
+            format!(
+                "the clock jumped back by {by_secs:.3} s (a restarted simulation or a looping \
+                 bag?); braking and planning again (the node keeps its own time continuous)"
+            ),
+            now,
+            EVENT_EXPIRY_SECS,
+        );
+        self.stop(now);
+        self.replan_now = true;
+        self.event_pending = true;
+        self.plan_current = false;
+        self.goal_reached = false;
+    }
+
     /// Stops the robot (see [`Executor::stop`]) and checks the braking path against the current
     /// obstacles: braking along the path within the acceleration limits is the only safe stop
     /// the node has, so when it would hit an obstacle it goes on but says so.

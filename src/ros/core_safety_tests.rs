@@ -221,3 +221,22 @@ fn at_rest_at_the_goal_no_new_plan_is_adopted() {
         }
     }
 }
+
+#[test]
+fn a_clock_jumping_back_brakes_reports_and_plans_again() {
+    // The node's own time goes on across the jump (clock.rs); the core brakes, says why, and
+    // plans again, then reaches the goal without a jump of the command (`run` checks).
+    let mut h = Harness::new(vec![0.0, 0.5], 0.05);
+    h.run(0.1);
+    h.goal(-0.3, 0.6);
+    h.run(0.6);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Following);
+    h.core.clock_jumped_back(20.0, h.now);
+    assert_eq!(h.core.executor().motion(h.now), Motion::Stopping);
+    let text = h.problem(plan_keys::CLOCK_JUMP).expect("reported");
+    assert!(text.contains("jumped back by 20.000 s"), "{text}");
+    h.run(5.0);
+    assert!(h.core.goal_reached, "the goal is reached after the jump");
+    let at = h.core.arm.end_effector(&h.q);
+    assert!((at[0] + 0.3).hypot(at[1] - 0.6) < 0.01, "{at:?}");
+}

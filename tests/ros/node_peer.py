@@ -602,6 +602,30 @@ def scenario_sim_time(p):
     p.spin(1.0, each=each)
     p.check('output resumes with /clock', len(p.receipts) > paused_from + 5,
             len(p.receipts) - paused_from)
+    # The clock jumps back 20 s in the middle of a motion (a restarted simulation, a bag that
+    # loops): the node says so, brakes and plans again; its command never jumps (the node keeps
+    # its own time continuous) and the goal is still reached.
+    goal = p.cfg['scene']['goal_m']
+    p.goal(*goal)
+    p.spin(10.0, each=each, until=lambda: p.followed is not None and any(
+        abs(v) > 0.05 for v in p.desired(time.monotonic())[1]))
+    jumps_from = len(p.continuity_errors)
+    moving = any(abs(v) > 0.05 for v in p.desired(time.monotonic())[1])
+    sim[0] -= 20.0
+    since = time.monotonic()
+    p.spin(2.0, each=each)
+    reported = [m for (t, _, level, m, values) in p.diagnostic_log
+                if t >= since and level == 2 and ('jumped back' in m or any(
+                    'jumped back' in v for v in values.values()))]
+    worst = max((e[0] for e in p.continuity_errors[jumps_from:]), default=0.0)
+    p.check('the clock jumping back mid-motion: reported, no jump of the command, output goes on',
+            moving and reported and worst < 1e-3 and len(p.receipts) > 0
+            and time.monotonic() - p.receipts[-1] < 0.5,
+            f'moving {moving}, {len(reported)} reports, worst jump {worst:.5f} rad, '
+            f'{len(p.continuity_errors) - jumps_from} messages')
+    p.check('after the jump the goal is reached',
+            p.spin(30.0, each=each, until=lambda: p.reached(goal)),
+            f'at {p.end_effector()}, goal {goal}')
 
 
 def scenario_model_smoke(p):
