@@ -80,6 +80,8 @@ FAR = 0.1
 TAU = 0.002          # sigmoid width of that estimate
 RESTARTS = 3
 MAXITER = 150       # L-BFGS iterations per penalty weight
+REFIT_ROUNDS = 3     # refits with the fine points left short added
+REFIT_ADD = 4000
 SEED = 20261204
 CHECK_EDGE = 0.0005  # dense-sample check: sub-triangle edges (gap <= edge / sqrt(3))
 FINGER_STEPS = 11
@@ -302,17 +304,34 @@ def fit_link(parts, k, seed):
         rad = np.array([(d0[lab == i, i] + need[lab == i]).max() if (lab == i).any() else 0.01
                         for i in range(k)])
         x = np.concatenate([cent.ravel(), rad])
+        fit_pts, fit_need = opt_pts, opt_need
         for w in (3.0, 30.0, 300.0):
-            res = minimize(objective, x, args=(opt_pts, opt_need, og, dv, vol, k, w), jac=True,
-                           method="L-BFGS-B", bounds=[(None, None)] * (3 * k) + [(1e-3, None)] * k,
-                           options={"maxiter": MAXITER})
-            x = res.x
+            x = lbfgs(x, fit_pts, fit_need, og, dv, vol, k, w)
+        # Refit: the fine points the optimiser left short join its sample set (at most
+        # REFIT_ADD of them per round, the worst first), warm start.
+        for _ in range(REFIT_ROUNDS):
+            c, r = x[:3 * k].reshape(k, 3), np.abs(x[3 * k:])
+            short = depth(pts, c, r) - need
+            bad = np.where(short < 0)[0]
+            if len(bad) == 0:
+                break
+            bad = bad[np.argsort(short[bad])][:REFIT_ADD]
+            fit_pts = np.concatenate([fit_pts, pts[bad]])
+            fit_need = np.concatenate([fit_need, need[bad]])
+            x = lbfgs(x, fit_pts, fit_need, og, dv, vol, k, 300.0)
         c, r = x[:3 * k].reshape(k, 3), np.abs(x[3 * k:])
         c, r = repair_and_shrink(pts, need, c, r)
         out_vol = union_volume(c, r, 0.003, lambda q: ~inside_solid(parts, q))
         if best is None or out_vol < best[0]:
             best = (out_vol, c, r)
     return best[1], best[2]
+
+
+def lbfgs(x, pts, need, og, dv, vol, k, w):
+    res = minimize(objective, x, args=(pts, need, og, dv, vol, k, w), jac=True,
+                   method="L-BFGS-B", bounds=[(None, None)] * (3 * k) + [(1e-3, None)] * k,
+                   options={"maxiter": MAXITER})
+    return res.x
 
 
 def objective(x, pts, need, og, dv, vol, k, w):
@@ -350,17 +369,29 @@ def objective(x, pts, need, og, dv, vol, k, w):
 
 
 def repair_and_shrink(pts, need, c, r):
+    """Repair: while a sample is short of its depth, the sphere nearest to covering it becomes
+    the smallest ball enclosing itself and the sample's `need` ball (the centre moves toward the
+    sample by half the shortfall, the radius grows by half of it; the old ball stays inside, so
+    no sample is lost). Worst sample first. Then shrink."""
     c, r = c.copy(), r.copy()
     d = np.sqrt(((pts[:, None] - c[None]) ** 2).sum(-1))
-    for _ in range(100):
-        dep = r[None] - d - need[:, None]
-        bad = dep.max(1) < 0
-        if not bad.any():
+    dep = r[None] - d - need[:, None]
+    best = dep.max(1)
+    for _ in range(200000):
+        p = best.argmin()
+        if best[p] >= 0:
             break
-        for p in np.where(bad)[0]:
-            i = dep[p].argmax()
-            r[i] = max(r[i], d[p, i] + need[p])
-            dep = r[None] - d - need[:, None]
+        i = dep[p].argmax()
+        short = d[p, i] + need[p] - r[i]
+        u = (pts[p] - c[i]) / max(d[p, i], 1e-12)
+        grow = short / 2 + 1e-7
+        c[i] = c[i] + grow * u
+        r[i] = r[i] + grow
+        d[:, i] = np.sqrt(((pts - c[i]) ** 2).sum(-1))
+        dep[:, i] = r[i] - d[:, i] - need
+        best = dep.max(1)
+    else:
+        raise RuntimeError("repair did not converge")
     # Shrink: each sphere to the radius its points (those no other sphere covers) need.
     for i in np.argsort(-r):
         others = np.delete(np.arange(len(r)), i)
@@ -472,6 +503,56 @@ def check(solids, geoms, spheres, verbose=True):
     return out
 
 
+READY = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
+
+
+def ready_pose_check(spheres, urdf_path=URDF, srdf_path=URDF.with_name("panda.srdf")):
+    """Self-clearance of the spheres in the Panda's ready pose, with the pairs the Rust checker
+    tests (src/robot/model.rs `set_self_pairs`): spheres on different chain links, less links on
+    one body or one joint apart and the SRDF's disabled pairs. Returns (min clearance, [(link a,
+    link b, clearance)] for the pairs below 0, sorted)."""
+    import pinocchio as pin
+    model = pin.buildModelFromUrdf(str(urdf_path))
+    data = model.createData()
+    q = pin.neutral(model)
+    for n, v in enumerate(READY):
+        j = model.getJointId(f"panda_joint{n + 1}")
+        q[model.joints[j].idx_q] = v
+    pin.framesForwardKinematics(model, data, q)
+    # Body of a chain link: how many moving joints above it (fixed joints share a body).
+    tree = ET.parse(urdf_path).getroot()
+    parent = {j.find("child").get("link"): (j.find("parent").get("link"), j.get("type"))
+              for j in tree.findall("joint")}
+
+    def body(link):
+        b = 0
+        while link in parent:
+            link, kind = parent[link]
+            b += kind != "fixed"
+        return b
+
+    disabled = {frozenset((d.get("link1"), d.get("link2")))
+                for d in ET.parse(srdf_path).getroot().findall("disable_collisions")}
+    world = []
+    for link, ss in spheres.items():
+        M = data.oMf[model.getFrameId(link)]
+        for cen, rad in ss:
+            world.append((link, M.rotation @ np.asarray(cen) + M.translation, rad))
+    worst, pairs = np.inf, {}
+    for a in range(len(world)):
+        for b in range(a + 1, len(world)):
+            la, ca, ra = world[a]
+            lb, cb, rb = world[b]
+            if la == lb or frozenset((la, lb)) in disabled or abs(body(la) - body(lb)) <= 1:
+                continue
+            g = np.linalg.norm(ca - cb) - ra - rb
+            worst = min(worst, g)
+            if g < 0:
+                key = (la, lb)
+                pairs[key] = min(pairs.get(key, 0.0), g)
+    return worst, sorted(((a, b, g) for (a, b), g in pairs.items()), key=lambda t: t[2])
+
+
 # ----------------------------------------------------------------------------- files
 
 def read_spheres(path):
@@ -492,7 +573,7 @@ def read_spheres(path):
     return out
 
 
-def write_spheres(path, fitted, report, old_report):
+def write_spheres(path, fitted, report, old_report, ready, note=""):
     total = sum(len(r) for _, r in fitted.values())
     radii = np.concatenate([r for _, r in fitted.values()])
     lines = [
@@ -500,20 +581,27 @@ def write_spheres(path, fitted, report, old_report):
         f"{radii.min():.4f}..{radii.max():.4f} m), fitted by tools/fit_spheres.py to the",
         "# collision meshes of urdf/panda/panda.urdf (chain panda_link0 -> panda_hand; panda_hand's",
         "# spheres also cover both fingers over their whole travel, 0..0.04 m).",
-        "# Reproduce: .cache/robot-venv/bin/python tools/fit_spheres.py   (pin 4.1.0, scipy 1.17.1)",
+        "# Reproduce: .cache/robot-venv/bin/python tools/fit_spheres.py   (pin 4.1.0 with coal 3.0.3",
+        "# and numpy 2.4.6, scipy 1.17.1; per-link seeds, so `--links` runs joined by `--assemble`",
+        "# give the same file)" + (f"; {note}" if note else "."),
         "# Checked by the same tool (`--check FILE`): per link, an octree proof that the convex hull",
         "# of the mesh (the swept fingers for the hand) lies inside the union of the spheres, the",
         "# mesh vertices and triangles sampled every <= 0.3 mm, and coal 3.0.3 probe spheres.",
-        "# link: spheres, radii (m), max excess of the samples (mm, negative = inside), volume vs",
-        "# the mesh hull and vs the previous proposal (mesh bounding boxes):",
+        "# link: spheres, radii (m), octree, coal probes missed/touching, max excess of the samples",
+        "# (mm, negative = inside), union volume vs the mesh hull"
+        + (" and vs the previous proposal (mesh bounding boxes):" if old_report else ":"),
     ]
     for link, rep in report.items():
         old = old_report.get(link, {}).get("union_volume") if old_report else None
         lines.append(
             f"#   {link}: {rep['spheres']}, {rep['r_min']:.4f}..{rep['r_max']:.4f}, "
+            f"{'proved' if rep['proved'] else 'NOT PROVED'}, {rep['missed']}/{rep['touching']}, "
             f"{rep['excess_samples'] * 1e3:+.2f}, x{rep['union_volume'] / rep['solid_volume']:.2f}"
-            + (f", x{rep['union_volume'] / old:.2f}" if old else "")
-            + ("" if rep["proved"] else "  NOT PROVED"))
+            + (f", x{rep['union_volume'] / old:.2f}" if old else ""))
+    worst, pairs = ready
+    lines.append(f"# Ready pose {READY}: self-clearance {worst * 1e3:+.1f} mm over the pairs the "
+                 "checker tests" + ("" if not pairs else " (colliding: " + ", ".join(
+                     f"{a}-{b} {g * 1e3:+.1f} mm" for a, b, g in pairs) + ")") + ".")
     lines.append("collision_spheres:")
     for link, (c, r) in fitted.items():
         lines.append(f"  {link}:")
@@ -533,27 +621,46 @@ def rounded(c, r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", metavar="FILE", help="only check a spheres file")
+    ap.add_argument("--assemble", metavar="FILE", nargs="+",
+                    help="no fit: join the links of these files (written by `--links` runs), "
+                         "check and write them")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--links", nargs="*", default=CHAIN)
     ap.add_argument("--compare", metavar="FILE",
                     help="another spheres file (e.g. `dplan robot spheres --propose`'s) to compare volumes with")
+    ap.add_argument("--note", default="", help="added to the header (e.g. the run time)")
     args = ap.parse_args()
     solids, geoms = link_solids()
     solids = {k: v for k, v in solids.items() if k in args.links}
     if args.check:
-        rep = check(solids, geoms, read_spheres(args.check))
+        spheres = read_spheres(args.check)
+        rep = check(solids, geoms, spheres)
+        worst, pairs = ready_pose_check(spheres)
+        print(f"ready pose: self-clearance {worst * 1e3:+.1f} mm; colliding pairs: {pairs}")
         ok = all(r["proved"] and r.get("missed", 1) == 0 for r in rep.values())
         print("all links proven covered" if ok else "NOT all links proven covered")
         sys.exit(0 if ok else 1)
     old = read_spheres(args.compare) if args.compare else {}
     fitted = {}
-    for n, link in enumerate(solids):
-        t0 = time.time()
-        c, r = fit_link(solids[link], SPHERES[link], SEED + n)
-        fitted[link] = rounded(c, r)
-        print(f"fitted {link}: {len(r)} spheres ({time.time() - t0:.0f} s)", flush=True)
+    if args.assemble:
+        for f in args.assemble:
+            for link, ss in read_spheres(f).items():
+                fitted[link] = (np.array([x[0] for x in ss]), np.array([x[1] for x in ss]))
+        missing = [k for k in solids if k not in fitted]
+        if missing:
+            raise SystemExit(f"--assemble: no spheres for {missing}")
+        fitted = {k: fitted[k] for k in solids}
+    else:
+        for link in solids:
+            t0 = time.time()
+            c, r = fit_link(solids[link], SPHERES[link], SEED + CHAIN.index(link))
+            fitted[link] = rounded(c, r)
+            print(f"fitted {link}: {len(r)} spheres ({time.time() - t0:.0f} s)", flush=True)
     print("check of the new spheres:")
-    report = check(solids, geoms, {k: list(zip(c.tolist(), r.tolist())) for k, (c, r) in fitted.items()})
+    spheres = {k: list(zip(c.tolist(), r.tolist())) for k, (c, r) in fitted.items()}
+    report = check(solids, geoms, spheres)
+    ready = ready_pose_check(spheres)
+    print(f"ready pose: self-clearance {ready[0] * 1e3:+.1f} mm; colliding pairs: {ready[1]}")
     old_report = {}
     if old:
         for link, s in old.items():
@@ -561,7 +668,7 @@ def main():
                 cc = np.array([x[0] for x in s])
                 rr = np.array([x[1] for x in s])
                 old_report[link] = {"union_volume": union_volume(cc, rr, 0.003)}
-    write_spheres(args.out, fitted, report, old_report)
+    write_spheres(args.out, fitted, report, old_report, ready, args.note)
     ok = all(r["proved"] and r["missed"] == 0 for r in report.values())
     print(f"wrote {args.out}; {'all links proven covered' if ok else 'NOT all links proven covered'}")
     sys.exit(0 if ok else 1)
