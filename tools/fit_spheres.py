@@ -80,7 +80,7 @@ FAR = 0.1
 TAU = 0.002          # sigmoid width of that estimate
 RESTARTS = 3
 MAXITER = 150       # L-BFGS iterations per penalty weight
-REFIT_ROUNDS = 3     # refits with the fine points left short added
+REFIT_ROUNDS = 1     # refits with the fine points left short added
 REFIT_ADD = 4000
 SEED = 20261204
 CHECK_EDGE = 0.0005  # dense-sample check: sub-triangle edges (gap <= edge / sqrt(3))
@@ -392,13 +392,16 @@ def repair_and_shrink(pts, need, c, r):
         best = dep.max(1)
     else:
         raise RuntimeError("repair did not converge")
-    # Shrink: each sphere to the radius its points (those no other sphere covers) need.
+    # Shrink: each sphere to the radius its points (those no other sphere covers) need, plus
+    # 1 nm: without it, rounding leaves the farthest of them uncovered by 1e-17 m, the next
+    # sphere takes it as its own and grows to reach it (the cascade that over-grew link5).
     for i in np.argsort(-r):
         others = np.delete(np.arange(len(r)), i)
         ok = (r[others][None] - d[:, others] - need[:, None]).max(1) >= 0 if len(others) else \
             np.zeros(len(pts), bool)
-        own = ~ok
-        r[i] = (d[own, i] + need[own]).max() if own.any() else 0.0
+        own = ~ok & (r[i] - d[:, i] - need >= 0)
+        assert not (~ok & ~own).any(), "a sample left uncovered"
+        r[i] = min(r[i], (d[own, i] + need[own]).max() + 1e-9) if own.any() else 0.0
     keep = r > 0
     return c[keep], r[keep]
 
