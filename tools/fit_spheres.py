@@ -51,7 +51,7 @@ Pinned versions: pin 4.1.0 (brings coal 3.0.3, numpy 2.4.6), scipy 1.17.1 (see
 tools/gen_robot_fixtures.py for the venv; add `scipy==1.17.1`).
 Run:  .cache/robot-venv/bin/python tools/fit_spheres.py            (fit, check, write)
       .cache/robot-venv/bin/python tools/fit_spheres.py --check urdf/panda/spheres.yaml
-      ... --links panda_link5 --out /tmp/l5.yaml                    (fit some links only)
+      ... --links panda_link5 --out out/l5.yaml                     (fit some links only)
       ... --assemble A.yaml B.yaml [--compare OLD.yaml] [--note TEXT]  (join, check, write)
 Use OMP_NUM_THREADS=1 for a single core. `--check` and the fit also report the ready pose's
 self-clearance over the pairs the Rust checker tests (src/robot/model.rs `set_self_pairs`).
