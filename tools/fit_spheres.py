@@ -6,8 +6,9 @@ STATUS (2026-12-04): done; it wrote urdf/panda/spheres.yaml (56 spheres: 6 per l
 and link6, 8 on link5, 4 on link7, 8 on the hand). Every link proven covered (octree PROVED, 0
 coal misses, dense samples at least 1.90 mm inside); union volume vs the hull x1.93 (link0),
 x1.41-1.52 (link1-6), x2.13 (link7), x2.55 (hand with the swept fingers); ready pose
-self-clearance +11.7 mm. Full run 11.2 min on one core of an AMD EPYC (2 vCPU). The earlier
-over-growth (x3-11 on link0/1/4/5) was a rounding cascade in the shrink pass, now fixed.
+self-clearance +11.7 mm. Full run 11.2 min (fit 11.0 min, checks ~15 s) on one core of an AMD
+EPYC (2 vCPU). The earlier over-growth (x3-11 on link0/1/4/5) was a rounding cascade in the
+shrink pass, now fixed.
 
 What is covered, per link of the chain panda_link0 -> panda_hand (all in the link frame, the
 URDF's `<collision><origin>` and mesh `scale` applied):
