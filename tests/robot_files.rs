@@ -292,7 +292,6 @@ fn swept_check_does_not_tunnel() {
 /// whenever dense sampling (1,000 configurations per segment) finds a contact the swept check
 /// reports one too (it never tunnels); and a proven clearance is never above a sampled one.
 #[test]
-#[ignore = "urdf/panda/spheres.yaml (mesh bounding boxes) self-collides in the ready pose: needs tighter spheres (issue 12 part A, open)"]
 fn swept_check_is_sound_on_the_panda() {
     use diffusion_planner::bench::robot::{bench_world, panda};
     use rand::{Rng, SeedableRng};

@@ -256,7 +256,6 @@ fn panda_unreachable_target_is_reported() {
 }
 
 #[test]
-#[ignore = "urdf/panda/spheres.yaml (mesh bounding boxes) self-collides in the ready pose: needs tighter spheres (issue 12 part A, open)"]
 fn panda_ready_pose_is_free_and_checks_find_contact() {
     let robot = Arc::new(panda());
     let ready = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785];
