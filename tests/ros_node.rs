@@ -201,6 +201,16 @@ fn scenario_for(
         started.elapsed().as_secs_f64(),
         serde_json::to_string_pretty(&report["stats"]).unwrap_or_default()
     );
+    // Printed before the checks' verdict, so a failed soak still reports its memory.
+    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+        println!(
+            "node memory: {first} kB after 10 s, {last} kB at the end ({:+.2} %, {} samples, \
+             max {} kB)",
+            100.0 * (*last as f64 - *first as f64) / *first as f64,
+            rss.len(),
+            rss.iter().max().unwrap_or(last)
+        );
+    }
     assert!(!checks.is_empty(), "no checks ran; node log:\n{log}");
     assert!(
         failed.is_empty(),
@@ -258,7 +268,7 @@ fn survives_seeded_abuse() {
     };
     let secs = env("DP_FUZZ_SECS", 150.0);
     let seed = env("DP_FUZZ_SEED", 1.0) as u64;
-    let (report, rss) = scenario_for(
+    let (report, _) = scenario_for(
         "fuzz",
         &["model_path:=synthetic", "device:=cpu"],
         |mut c| {
@@ -289,13 +299,6 @@ fn survives_seeded_abuse() {
         executor["period_error_ms_max"],
         executor["tracking_faults"]
     );
-    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
-        println!(
-            "node memory: {first} kB after 10 s, {last} kB at the end ({:+.2} %, {} samples)",
-            100.0 * (*last as f64 - *first as f64) / *first as f64,
-            rss.len()
-        );
-    }
 }
 
 #[test]
