@@ -77,12 +77,14 @@ class Fuzzer:
 
     # --- checks on every trajectory ---------------------------------------------------------
     def obstacles_known(self, at):
-        """The set sent at least KNOWN_AFTER_S before `at`, or None while one is in flight."""
-        valid = [circles for (t, circles) in self.known if t <= at - KNOWN_AFTER_S]
-        recent = [t for (t, _) in self.known if at - KNOWN_AFTER_S < t <= at]
-        if recent or not valid:
-            return None
-        return valid[-1]
+        """The set sent at least KNOWN_AFTER_S before `at`, or None while one is in flight.
+        `known` is in time order: scanned from its end, so an hour of floods costs nothing
+        per check (a scan of the whole list made the peer fall behind in the soak)."""
+        for t, circles in reversed(self.known):
+            if t > at:
+                continue
+            return None if t > at - KNOWN_AFTER_S else circles
+        return None
 
     def check_trajectory(self, msg):
         c = self.counts
@@ -323,8 +325,13 @@ class Fuzzer:
     # --- the run ----------------------------------------------------------------------------
     def reported(self, since, expected):
         area, text = expected
-        return any(t >= since and a == area and lv >= 1 and (text in m or any(
-            text in v for v in vals.values())) for (t, a, lv, m, vals) in self.p.diagnostic_log)
+        # From the end back to `since` (the log grows all run; it is in time order).
+        for t, a, lv, m, vals in reversed(self.p.diagnostic_log):
+            if t < since:
+                return False
+            if a == area and lv >= 1 and (text in m or any(text in v for v in vals.values())):
+                return True
+        return False
 
     def alive(self):
         return bool(self.p.receipts) and time.monotonic() - self.p.receipts[-1] < 1.0
