@@ -211,10 +211,23 @@ fn scenario_for(
             rss.iter().max().unwrap_or(last)
         );
     }
+    // A copy of the peer's report and the node's log where `DP_REPORT_DIR` says (scripts/test
+    // prints the failed checks from it, so they end CI's output).
+    if let Ok(keep) = std::env::var("DP_REPORT_DIR") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).ok();
+        std::fs::write(
+            keep.join(format!("{scenario}-report.json")),
+            report.to_string(),
+        )
+        .ok();
+        std::fs::write(keep.join(format!("{scenario}-node.log")), &log).ok();
+    }
     assert!(!checks.is_empty(), "no checks ran; node log:\n{log}");
+    // The node's log first, the failed checks last: the end of the output names them.
     assert!(
         failed.is_empty(),
-        "failed checks:\n{}\nnode log:\n{log}",
+        "node log:\n{log}\n{scenario}: failed checks:\n{}",
         serde_json::to_string_pretty(&failed).unwrap_or_default()
     );
     assert!(

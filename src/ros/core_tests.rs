@@ -472,7 +472,7 @@ fn moving_trajectories_carry_the_tick_time_unless_the_clocks_disagree() {
     assert!(warning.contains("-50.000 s"), "{warning}");
     h.clock_offset = 0.0;
     h.goal(0.2, 0.6);
-    h.run(0.5);
+    h.run(0.3);
     assert!(h.problem(plan_keys::CLOCK).is_none());
     assert!(h.core.executor().motion(h.now) != Motion::Holding);
     assert!(h.stamps.last().unwrap().is_some(), "stamped again");

@@ -69,29 +69,36 @@ fn holds_with_one_point_one_period_ahead() {
 }
 
 #[test]
-fn a_plan_from_rest_that_arrives_late_starts_now() {
+fn a_plan_from_rest_that_arrives_late_starts_at_the_next_messages_first_point() {
     let mut e = executor();
     e.hold_at(names(), vec![0.1, 0.2], 0.0);
-    // Requested at t = 1.0 (start stamp), adopted at 1.3: the robot was at rest, no jump.
+    // Requested at t = 1.0 (start stamp), adopted at 1.3: the robot was at rest, no jump. It
+    // starts one period later, at the first point of the message published now.
     e.adopt(plan_from([0.1, 0.2], 1.0), 1.3).unwrap();
     assert_eq!(e.active_plan().unwrap().start_stamp_secs, 1.3);
     assert_eq!(e.motion(1.3), Motion::Following);
     let points = e.command(1.3).unwrap();
     check_rules(&points);
-    let reference = plan_from([0.1, 0.2], 1.3);
+    let reference = plan_from([0.1, 0.2], 1.3 + PERIOD);
     for p in &points {
-        let (q, v) = reference.state_at(p.time_from_start_secs);
+        let (q, v) = reference.state_at(p.time_from_start_secs - PERIOD);
         assert!(max_abs_diff(&q, &p.positions) < 1e-12);
-        if p.time_from_start_secs < 2.0 {
+        if p.time_from_start_secs < 2.0 + PERIOD {
             assert!(max_abs_diff(&v, &p.velocities) < 1e-12);
         }
     }
-    assert!((points.last().unwrap().time_from_start_secs - 2.0).abs() < 1e-9);
+    assert!(
+        max_abs_diff(&points[0].positions, &[0.1, 0.2]) < 1e-12
+            && points[0].velocities.iter().all(|v| *v == 0.0),
+        "the first point is still the hold: {:?}",
+        points[0]
+    );
+    assert!((points.last().unwrap().time_from_start_secs - (2.0 + PERIOD)).abs() < 1e-9);
     assert!(max_abs_diff(&points.last().unwrap().positions, &[0.6, -0.05]) < 1e-12);
     // Midway: the rest of the plan, first point one period ahead.
     let later = e.command(2.3 + 0.005).unwrap();
     check_rules(&later);
-    assert!((later.last().unwrap().time_from_start_secs - 0.995).abs() < 1e-9);
+    assert!((later.last().unwrap().time_from_start_secs - (0.995 + PERIOD)).abs() < 1e-9);
     // After the end: hold at the last point.
     let done = e.command(10.0).unwrap();
     assert_eq!(done.len(), 1);
@@ -148,7 +155,6 @@ fn a_plan_stitched_ahead_takes_over_without_a_jump() {
 #[test]
 fn late_or_discontinuous_plans_are_refused_while_moving() {
     let mut e = executor();
-    e.hold_at(names(), vec![0.0, 0.0], 0.0);
     e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
     let commanded = e.commanded_at(0.5).unwrap();
     let late = Plan {
@@ -164,7 +170,10 @@ fn late_or_discontinuous_plans_are_refused_while_moving() {
         ],
     };
     let err = e.adopt(late.clone(), 0.7).unwrap_err();
-    assert!(matches!(err, AdoptError::Late { late_by_secs } if (late_by_secs - 0.2).abs() < 1e-9));
+    // Late by 0.2 s, plus the period to the next message's first point.
+    assert!(
+        matches!(err, AdoptError::Late { late_by_secs } if (late_by_secs - 0.2 - PERIOD).abs() < 1e-9)
+    );
     let mut shifted = late;
     shifted.start_stamp_secs = 0.9;
     assert!(matches!(
@@ -182,7 +191,6 @@ fn late_or_discontinuous_plans_are_refused_while_moving() {
 #[test]
 fn stop_brakes_along_the_path_within_the_limits() {
     let mut e = executor();
-    e.hold_at(names(), vec![0.0, 0.0], 0.0);
     e.adopt(plan_from([0.0, 0.0], 0.0), 0.0).unwrap();
     let original = plan_from([0.0, 0.0], 0.0);
     let (q0, v0) = e.state_at(1.0).unwrap();
@@ -533,30 +541,31 @@ fn a_stop_between_ticks_continues_what_the_controller_was_sent() {
 }
 
 #[test]
-fn a_plan_starting_before_the_sent_first_point_starts_there() {
-    // A plan from rest whose start falls between now and the first point of the message the
-    // controller already has begins at that point (which holds the arm where it is until then),
-    // and the composite still starts now.
+fn a_plan_starting_before_the_next_first_point_starts_there() {
+    // A plan from rest whose start falls before the first point of the next message (one
+    // period after now, here later than the first point of the message the controller already
+    // has) begins at that point (which holds the arm where it is until then), and the
+    // composite still starts now.
     let q = [0.2, -0.4];
     let mut e = executor();
     e.hold_at(names(), q.to_vec(), 0.0);
-    let sent = e.command(1.0).unwrap();
-    let sent_until = 1.0 + sent[0].time_from_start_secs;
+    e.command(1.0).unwrap();
+    let next_first = 1.01 + PERIOD;
     e.adopt(plan_from(q, 1.005), 1.01).unwrap();
     let active = e.active_plan().unwrap();
     assert!(
         (active.start_stamp_secs - 1.01).abs() < 1e-12,
         "composite starts now"
     );
-    let (at_sent, v_sent) = e.state_at(sent_until).unwrap();
-    assert!(max_abs_diff(&at_sent, &q) < 1e-12 && v_sent.iter().all(|v| v.abs() < 1e-12));
-    let (later, _) = e.state_at(sent_until + 0.5).unwrap();
+    let (at_next, v_next) = e.state_at(next_first).unwrap();
+    assert!(max_abs_diff(&at_next, &q) < 1e-12 && v_next.iter().all(|v| v.abs() < 1e-12));
+    let (later, _) = e.state_at(next_first + 0.5).unwrap();
     let (expected, _) = plan_from(q, 0.0).state_at(0.5);
     assert!(
         max_abs_diff(&later, &expected) < 1e-9,
         "{later:?} vs {expected:?}"
     );
-    // A moving plan that starts before the sent first point would change what was sent.
+    // A moving plan that starts before the next first point would change what was sent.
     let mut e = executor();
     e.adopt(plan_from(q, 0.0), 0.0).unwrap();
     e.command(1.0).unwrap();
@@ -577,4 +586,34 @@ fn a_plan_starting_before_the_sent_first_point_starts_there() {
         e.adopt(moving, 1.005),
         Err(AdoptError::Late { .. })
     ));
+}
+
+#[test]
+fn a_start_from_rest_leaves_the_next_first_point_at_rest() {
+    // The controller holds where the last message (a hold) put it until the next message
+    // arrives, and splines from there to that message's first point. A plan from rest that
+    // began before that point would make the controller cut across to it, the more the later
+    // the message arrives (5.4 mrad in an abuse run, a message two periods late). It begins
+    // there instead: the message's first point is the hold, at rest, so a delivery up to one
+    // period late changes nothing, and the plan follows from it.
+    let q = [0.2, -0.4];
+    let mut e = executor();
+    e.hold_at(names(), q.to_vec(), 0.0);
+    e.command(1.0).unwrap();
+    let now = 1.0 + PERIOD;
+    // Planned from the hold at the request (0.1 s ago): its start is in the past.
+    e.adopt(plan_from(q, now - 0.1), now).unwrap();
+    let sent = e.command(now).unwrap();
+    check_rules(&sent);
+    assert!(
+        max_abs_diff(&sent[0].positions, &q) < 1e-12
+            && sent[0].velocities.iter().all(|v| *v == 0.0),
+        "{:?}",
+        sent[0]
+    );
+    let reference = plan_from(q, now + PERIOD);
+    for p in &sent {
+        let (expected, _) = reference.state_at(p.time_from_start_secs - PERIOD);
+        assert!(max_abs_diff(&expected, &p.positions) < 1e-12, "{p:?}");
+    }
 }
