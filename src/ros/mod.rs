@@ -3,6 +3,7 @@
 //! ([`core`]: inputs, planning requests, executor, problems, diagnostics) and its parameters
 //! ([`params`]) are plain Rust, so that they are tested on machines without ROS.
 
+pub mod braking;
 pub mod clock;
 pub mod core;
 pub mod executor;
