@@ -193,6 +193,105 @@ fn what_the_controller_executes_stays_within_the_limits() {
     assert!(worst > 0.5, "the test moves the arm hard: {worst}");
 }
 
+/// How far above the acceleration limit the controller's first segment of a message may go
+/// while plans' knots are not on the control-period grid (see the test below).
+const FIRST_SEGMENT_BOUND: f64 = 2.0;
+
+/// The controller's state at `secs` after receiving `points` in state `from` (positions,
+/// velocities): JointTrajectoryController's cubic Hermite from its state to the first point,
+/// then through the message's points; at rest at the last point after it.
+fn controller_state(
+    from: &(Vec<f64>, Vec<f64>),
+    points: &[CommandPoint],
+    secs: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut previous = (0.0, from.0.clone(), from.1.clone());
+    for p in points {
+        if secs <= p.time_from_start_secs {
+            let h = p.time_from_start_secs - previous.0;
+            return (0..p.positions.len())
+                .map(|j| {
+                    crate::planning::hermite(
+                        previous.1[j],
+                        previous.2[j],
+                        p.positions[j],
+                        p.velocities[j],
+                        h,
+                        secs - previous.0,
+                    )
+                })
+                .unzip();
+        }
+        previous = (
+            p.time_from_start_secs,
+            p.positions.clone(),
+            p.velocities.clone(),
+        );
+    }
+    (previous.1, vec![0.0; previous.2.len()])
+}
+
+/// What the controller executes between receiving a message and its first point, one period
+/// ahead: the cubic from its state then (on the previous message's curve) to that point. The
+/// node changes its curve only from the next message's first point on, so this segment lies on
+/// the curve the controller already has, except where that curve itself has a kink inside the
+/// period (the end of a motion, or a knot of the plan), which the one cubic smooths over: a
+/// switch from +A to -A inside the period gives 1.5 x. Within the limits needs plans whose
+/// knots lie on the control-period grid (not built; docs/NODE.md): until then this bounds the
+/// overshoot at [`FIRST_SEGMENT_BOUND`] (braking from the stop request's time gave 17 x) and
+/// prints the count (2026-12-04: 10 of 270 moving messages above the limit, worst 1.56 x).
+#[test]
+fn the_controllers_first_segment_of_each_message_stays_within_twice_the_limits() {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
+    h.run(0.1);
+    for (x, y, secs) in [
+        (0.2, 0.6, 1.2),
+        (-0.3, 0.6, 0.9),
+        (0.5, 0.3, 0.7),
+        (0.1, 0.7, 3.0),
+        (-0.4, 0.4, 2.0),
+    ] {
+        h.goal(x, y);
+        h.run(secs);
+    }
+    let amax = h.core.arm.max_accelerations_rad_s2();
+    let mut state = (h.commands[0].1[0].positions.clone(), vec![0.0; 2]);
+    let (mut worst, mut above, mut moving) = (0.0_f64, 0, 0);
+    let mut worst_at = 0.0;
+    for pair in h.commands.windows(2) {
+        let ((at0, sent), (at1, next)) = (&pair[0], &pair[1]);
+        state = controller_state(&state, sent, at1 - at0);
+        let first = &next[0];
+        let mut ratio: f64 = 0.0;
+        for j in 0..2 {
+            let (_, a) = crate::planning::segment_extrema(
+                state.0[j],
+                state.1[j],
+                first.positions[j],
+                first.velocities[j],
+                first.time_from_start_secs,
+            );
+            ratio = ratio.max(a / amax[j]);
+        }
+        moving += usize::from(next.len() > 1);
+        above += usize::from(ratio > 1.0 + 1e-6);
+        if ratio > worst {
+            (worst, worst_at) = (ratio, *at1);
+        }
+    }
+    eprintln!(
+        "first segments: {above} of {moving} moving messages above the acceleration limit, \
+         worst {worst:.3} x at {worst_at:.3} s"
+    );
+    assert!(moving > 100, "{moving}");
+    assert!(worst > 0.5, "the test moves the arm hard: {worst}");
+    assert!(
+        worst <= FIRST_SEGMENT_BOUND,
+        "{above} of {moving} first segments above the acceleration limit, worst {worst:.3} x at \
+         {worst_at:.3} s"
+    );
+}
+
 /// At rest at the goal the node adopts no plan (a receding-horizon result asked for before the
 /// goal was reached arrives later) unless the goal, the obstacles or the request change.
 #[test]
