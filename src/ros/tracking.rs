@@ -61,6 +61,9 @@ pub struct TrackingMonitor {
     /// The checks of the last timeout (the oldest one at least a timeout old, when there is
     /// one), while the command moves and for one timeout after.
     history: std::collections::VecDeque<Sample>,
+    /// Samples that left the window, reused for the next checks (no allocation per tick once
+    /// the window is full).
+    spare: Vec<Sample>,
     /// The last check at which the command moved.
     last_moving_secs: Option<f64>,
     /// The largest error of the last check, radians (diagnostics).
@@ -100,7 +103,7 @@ impl TrackingMonitor {
 
     /// Forgets the window (after a fault or a hold at the measured state).
     pub fn reset(&mut self) {
-        self.history.clear();
+        self.spare.extend(self.history.drain(..));
         self.last_moving_secs = None;
     }
 
@@ -130,13 +133,19 @@ impl TrackingMonitor {
                 return None;
             }
         }
-        self.history.push_back(Sample {
+        let mut sample = self.spare.pop().unwrap_or_else(|| Sample {
             secs: now,
-            measured: measured.to_vec(),
-            commanded: commanded.to_vec(),
+            measured: Vec::with_capacity(measured.len()),
+            commanded: Vec::with_capacity(commanded.len()),
         });
+        sample.secs = now;
+        sample.measured.clear();
+        sample.measured.extend_from_slice(measured);
+        sample.commanded.clear();
+        sample.commanded.extend_from_slice(commanded);
+        self.history.push_back(sample);
         while self.history.len() >= 2 && now - self.history[1].secs >= timeout {
-            self.history.pop_front();
+            self.spare.extend(self.history.pop_front());
         }
         let oldest = &self.history[0];
         let window_secs = now - oldest.secs;
@@ -258,6 +267,34 @@ mod tests {
             assert!(
                 matches!(fault, Some(TrackingFault::NotFollowing { .. })),
                 "first check at {start}: {fault:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_window_reuses_its_samples() {
+        // 0.5 s at 50 Hz: the window holds about 26 samples; after it is full, each check takes
+        // a sample that left it instead of allocating.
+        let mut m = TrackingMonitor::new(TrackingSettings::default());
+        for k in 0..100 {
+            let t = k as f64 * 0.02;
+            m.check(t, &[0.5 * t, 0.0], &[0.5 * t, 0.0], true);
+        }
+        let pointers: Vec<*const f64> = m
+            .history
+            .iter()
+            .chain(&m.spare)
+            .map(|s| s.measured.as_ptr())
+            .collect();
+        for k in 100..300 {
+            let t = k as f64 * 0.02;
+            m.check(t, &[0.5 * t, 0.0], &[0.5 * t, 0.0], true);
+        }
+        assert!(m.history.len() <= 27, "{}", m.history.len());
+        for sample in m.history.iter().chain(&m.spare) {
+            assert!(
+                pointers.contains(&sample.measured.as_ptr()),
+                "a new buffer was allocated"
             );
         }
     }
