@@ -210,6 +210,17 @@ fn scenario_for(
             rss.len(),
             rss.iter().max().unwrap_or(last)
         );
+        // A soak also gives the growth after its first 10 minutes (allocator and DDS warm-up
+        // excluded) and the whole series, one sample a minute.
+        if rss.len() > 120 {
+            let warm = rss[59];
+            println!(
+                "node memory after warm-up: {warm} kB at 10 min, {last} kB at the end ({:+.2} %)",
+                100.0 * (*last as f64 - warm as f64) / warm as f64
+            );
+            let series: Vec<String> = rss.iter().step_by(6).map(u64::to_string).collect();
+            println!("node memory each minute, kB: {}", series.join(" "));
+        }
     }
     // A copy of the peer's report and the node's log where `DP_REPORT_DIR` says (scripts/test
     // prints the failed checks from it, so they end CI's output).
