@@ -142,22 +142,33 @@ fn a_braking_path_that_would_collide_is_reported() {
     assert!(far.problem(plan_keys::BRAKING_COLLISION).is_none());
 }
 
+/// Goals (x, y in metres) and how long to follow each (seconds): motions at the limits, goal
+/// changes in flight and in the middle of a replan.
+const HARD_GOALS: [(f64, f64, f64); 5] = [
+    (0.2, 0.6, 1.2),
+    (-0.3, 0.6, 0.9),
+    (0.5, 0.3, 0.7),
+    (0.1, 0.7, 3.0),
+    (-0.4, 0.4, 2.0),
+];
+
+/// The core (0.15 s planning latency) sent through `goals` one after the other.
+fn driven_through(goals: &[(f64, f64, f64)]) -> Harness {
+    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
+    h.run(0.1);
+    for &(x, y, secs) in goals {
+        h.goal(x, y);
+        h.run(secs);
+    }
+    h
+}
+
 /// Every published message, as the controller splines it (cubic Hermite through positions and
 /// velocities between consecutive points), stays within the velocity and acceleration limits:
 /// motions, replans stitched in flight, goal changes and stops.
 #[test]
 fn what_the_controller_executes_stays_within_the_limits() {
-    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
-    h.run(0.1);
-    for (x, y, secs) in [
-        (0.2, 0.6, 1.2),
-        (-0.3, 0.6, 0.9),
-        (0.5, 0.3, 0.7),
-        (0.1, 0.7, 3.0),
-    ] {
-        h.goal(x, y);
-        h.run(secs);
-    }
+    let mut h = driven_through(&HARD_GOALS[..4]);
     h.goal(-0.4, 0.4);
     h.run(0.5);
     h.core.on_goal(
@@ -242,18 +253,7 @@ fn controller_state(
 /// prints the count (2026-12-04: 10 of 270 moving messages above the limit, worst 1.56 x).
 #[test]
 fn the_controllers_first_segment_of_each_message_stays_within_twice_the_limits() {
-    let mut h = Harness::new(vec![0.0, 0.5], 0.15);
-    h.run(0.1);
-    for (x, y, secs) in [
-        (0.2, 0.6, 1.2),
-        (-0.3, 0.6, 0.9),
-        (0.5, 0.3, 0.7),
-        (0.1, 0.7, 3.0),
-        (-0.4, 0.4, 2.0),
-    ] {
-        h.goal(x, y);
-        h.run(secs);
-    }
+    let h = driven_through(&HARD_GOALS);
     let amax = h.core.arm.max_accelerations_rad_s2();
     let mut state = (h.commands[0].1[0].positions.clone(), vec![0.0; 2]);
     let (mut worst, mut above, mut moving) = (0.0_f64, 0, 0);
