@@ -7,9 +7,10 @@
 //! point 0 and after its last point the robot is at rest at the first/last point.
 //!
 //! Published points (see [`Executor::command`]): the active trajectory sampled every control
-//! period from one period after `now` (the first point is never closer than one period, as
-//! JointTrajectoryController wants for a smooth start), plus every point of the trajectory
-//! itself after that, then its last point with velocity exactly zero. Positions and velocities:
+//! period from one period after `now`, plus every point of the trajectory itself from 0.1
+//! period on (also within the first period: the controller's first segment, from its commanded
+//! state at receipt to the first point, then lies on one cubic of the trajectory too), then its
+//! last point with velocity exactly zero. Positions and velocities:
 //! the controller splines them cubically, and since every published segment lies on one cubic
 //! segment of the trajectory, its spline is that cubic, within the joint limits as the plan is
 //! (sampling only on a grid would cut across the trajectory's segments, and the controller's
@@ -89,9 +90,10 @@ pub struct Executor {
     period_secs: f64,
     max_accelerations_rad_s2: Vec<f64>,
     active: Option<(Plan, Kind)>,
-    /// The time of the first point of the last published message: the controller follows the
-    /// commanded curve up to there whatever comes next, so changes take effect from then on.
-    sent_until_secs: Option<f64>,
+    /// When the last message was published: the controller follows its spline (through its
+    /// first point, which may come sooner) until the next message arrives, one period later,
+    /// whatever that message says, so changes take effect from then on.
+    sent_at_secs: Option<f64>,
 }
 
 impl Executor {
@@ -102,16 +104,17 @@ impl Executor {
             period_secs,
             max_accelerations_rad_s2,
             active: None,
-            sent_until_secs: None,
+            sent_at_secs: None,
         }
     }
 
-    /// The earliest time from which the commanded curve may change, at `now_secs`: the first
-    /// point of the last published message when it is still ahead (and within two periods: a
-    /// clock that jumped back voids it), else `now_secs`.
+    /// The earliest time from which the commanded curve may change, at `now_secs`: the next
+    /// tick (one period after the last published message) when it is still ahead (and within
+    /// two periods: a clock that jumped back voids it), else `now_secs`. Until then the
+    /// controller follows what it was sent.
     pub fn committed_until(&self, now_secs: f64) -> f64 {
-        match self.sent_until_secs {
-            Some(t) if t > now_secs && t <= now_secs + 2.0 * self.period_secs => t,
+        match self.sent_at_secs.map(|t| t + self.period_secs) {
+            Some(tick) if tick > now_secs && tick <= now_secs + 2.0 * self.period_secs => tick,
             _ => now_secs,
         }
     }
@@ -209,10 +212,10 @@ impl Executor {
     /// Makes `plan` (absolute `start_stamp_secs`) the active trajectory. Until its start the
     /// previous trajectory continues; the plan must start at exactly the commanded state at its
     /// start stamp (the planner stitches from [`Self::commanded_at`]). A plan whose start is
-    /// before the first point of the next message (one period after `now_secs`, or the last
-    /// published message's first point, [`Self::committed_until`], if later) is taken only if
-    /// the robot is at rest at that state from the plan's start to then; it is re-stamped to
-    /// start then (no jump), else [`AdoptError::Late`].
+    /// before the tick after the next message (one period after `now_secs`, or later, see
+    /// [`Self::committed_until`]) is taken only if the robot is at rest at that state from the
+    /// plan's start to then; it is re-stamped to start then (no jump), else
+    /// [`AdoptError::Late`].
     pub fn adopt(&mut self, plan: Plan, now_secs: f64) -> Result<(), AdoptError> {
         plan.validate()
             .map_err(|e| AdoptError::Invalid(e.to_string()))?;
@@ -225,12 +228,12 @@ impl Executor {
             self.active = Some((plan, Kind::Plan));
             return Ok(());
         };
-        // Up to the last message's first point the controller follows what it was sent, and
-        // up to the next message's first point (one period after `now`) it splines from what
-        // it has: a plan that took over before that point would change the curve behind the
-        // next message's first point, which the controller can only join by cutting across
-        // (a start from rest at the limit: 0.6 mrad at once, 1 mrad when the message is 6 ms
-        // late, 5.4 mrad when it is two periods late), however smooth the plan itself is.
+        // Until the next tick the controller follows what it was sent, and the message
+        // published now it follows until the tick after (one period after `now`): a plan that
+        // took over before then would change the curve the controller follows, which it can
+        // only join by cutting across when the next message comes (a start from rest at the
+        // limit: 0.6 mrad at once, 1 mrad when the message is 6 ms late, 5.4 mrad when it is
+        // two periods late), however smooth the plan itself is.
         let committed_secs = self
             .committed_until(now_secs)
             .max(now_secs + self.period_secs);
@@ -259,8 +262,8 @@ impl Executor {
         Ok(())
     }
 
-    /// Stops the robot: brakes along the active trajectory's path from the last published
-    /// message's first point ([`Self::committed_until`]; `now_secs` before the first message)
+    /// Stops the robot: brakes along the active trajectory's path from the next tick when the
+    /// stop comes between ticks ([`Self::committed_until`]; `now_secs` at a tick)
     /// and holds at the end. Nothing changes when already holding or stopping. Returns whether
     /// the trajectory changed. The braking is a time scaling `s(tau)` of the path (see
     /// [`braking_points`]) that keeps every joint's *total* acceleration within its limit.
@@ -271,10 +274,10 @@ impl Executor {
         if *kind != Kind::Plan {
             return false;
         }
-        // Braking starts where the last message's curve has been sent to (the controller
-        // follows it up to its first point whatever comes next): braking from an earlier time
-        // would leave the controller a segment off the curve, from where it is to the next
-        // message's first point.
+        // Braking starts at the next tick (the controller follows the last message until the
+        // next one comes, whatever that says): braking from an earlier time would leave the
+        // controller a segment off the curve, from where it is to the next message's first
+        // point.
         let from_secs = self.committed_until(now_secs);
         let t0 = from_secs - old.start_stamp_secs;
         let (q0, v0) = old.state_at(t0);
@@ -308,7 +311,7 @@ impl Executor {
     }
 
     /// The points to publish at `now_secs` (see the module docs); `None` before the first hold.
-    /// The published first point's time is remembered (see [`Self::committed_until`]).
+    /// The time is remembered (see [`Self::committed_until`]).
     pub fn command(&mut self, now_secs: f64) -> Option<Vec<CommandPoint>> {
         let (plan, _) = self.active.as_ref()?;
         let period = self.period_secs;
@@ -317,17 +320,20 @@ impl Executor {
         let remaining = end - t;
         let step = period.max(remaining / MAX_POINTS as f64);
         let merge = MERGE_PERIODS * period;
-        // The trajectory's own points (its cubic segments' ends) from the first published
-        // point on: with them, every published segment lies on one cubic of the trajectory,
-        // which the controller's cubic spline then reproduces exactly (within the limits). A
-        // grid time within `merge` of one of them gives way to it: a very short segment would
-        // amplify the message's nanosecond rounding of its times (1e-9 s on a 0.3 ms segment
-        // moves its cubic's acceleration by ~1 %).
+        // The trajectory's own points (its cubic segments' ends) from `merge` on: with them,
+        // every published segment lies on one cubic of the trajectory, which the controller's
+        // cubic spline then reproduces exactly (within the limits). That includes the
+        // controller's first segment, from its commanded state at receipt to the first point:
+        // a point of the trajectory inside the first period is the first point (with a grid
+        // point one period ahead, the first segment spanned its kink: up to 1.56 x). A grid
+        // time within `merge` of one of them gives way to it, and none comes sooner than
+        // `merge`: a very short segment would amplify the message's nanosecond rounding of its
+        // times (1e-9 s on a 0.3 ms segment moves its cubic's acceleration by ~1 %).
         let knots: Vec<f64> = plan
             .points
             .iter()
             .map(|p| p.time_from_start_secs - t)
-            .filter(|&k| k >= period && k < remaining - KNOT_GAP_SECS)
+            .filter(|&k| k >= merge && k < remaining - KNOT_GAP_SECS)
             .collect();
         let mut times = knots.clone();
         let mut tau = period;
@@ -354,8 +360,11 @@ impl Executor {
             })
             .collect();
         let last = plan.points.last()?;
+        // The end, where the trajectory comes to rest: also when it falls within the first
+        // period (then the only point), unless it is closer than `merge`.
         let final_time = match points.last() {
             Some(previous) => remaining.max(previous.time_from_start_secs + KNOT_GAP_SECS),
+            None if remaining >= merge => remaining,
             None => period,
         };
         points.push(CommandPoint {
@@ -363,7 +372,7 @@ impl Executor {
             positions: last.positions.clone(),
             velocities: vec![0.0; last.positions.len()],
         });
-        self.sent_until_secs = Some(now_secs + points[0].time_from_start_secs);
+        self.sent_at_secs = Some(now_secs);
         Some(points)
     }
 }
@@ -452,4 +461,4 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 
 #[cfg(test)]
 #[path = "executor_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -241,9 +241,11 @@ class Peer:
                 out.append(f'point {i}: effort given')
             if not all(math.isfinite(x) for x in list(p.positions) + list(p.velocities)):
                 out.append(f'point {i}: not finite')
-        if secs(msg.points[0].time_from_start) < self.period * (1 - 1e-6):
+        # Ours: the first point one period ahead, or a point of the trajectory within that
+        # period (docs/NODE.md), never closer than 0.1 period (JTC itself only refuses none).
+        if secs(msg.points[0].time_from_start) < 0.1 * self.period * (1 - 1e-6):
             out.append(f'first point at {secs(msg.points[0].time_from_start)} s, '
-                       f'less than one period {self.period}')
+                       f'less than 0.1 period {self.period}')
         if any(abs(v) > F32_EPS for v in msg.points[-1].velocities):
             out.append(f'last velocity {list(msg.points[-1].velocities)}')
         return out
