@@ -119,6 +119,14 @@ fn strip_slash(frame: &str) -> &str {
     frame.strip_prefix('/').unwrap_or(frame)
 }
 
+/// The circle an ADD marker (SPHERE or CYLINDER) stands for in the arm's plane.
+fn circle_of(m: &MarkerIn) -> CircleObstacle {
+    CircleObstacle {
+        center_m: [m.position_m[0], m.position_m[1]],
+        radius_m: 0.5 * m.scale_m[0].max(m.scale_m[1]),
+    }
+}
+
 impl ObstacleSet {
     pub fn new(base_frame: &str, static_obstacles: Vec<CircleObstacle>) -> Self {
         ObstacleSet {
@@ -142,14 +150,34 @@ impl ObstacleSet {
         self.rules
     }
 
-    /// Applies a message (see the module docs).
+    /// Applies a message (see the module docs). Every marker is checked before anything
+    /// changes, without allocating, so that a huge message with one bad marker is refused
+    /// cheaply (5,000 markers and a CUBE: 18 ms on the control thread when each marker's
+    /// name was formatted and the set built first).
     pub fn apply(&mut self, msg: &[MarkerIn], now: f64) -> SetChange {
         self.started_secs.get_or_insert(now);
+        if let Some(text) = msg.iter().find_map(|m| self.check(m).err()) {
+            self.valid = false;
+            return SetChange::Rejected(text);
+        }
         let mut next = self.markers.clone();
         for m in msg {
-            if let Err(text) = self.apply_one(&mut next, m, now) {
-                self.valid = false;
-                return SetChange::Rejected(text);
+            match m.action {
+                marker::DELETEALL if m.ns.is_empty() => next.clear(),
+                marker::DELETEALL => next.retain(|(ns, _), _| *ns != m.ns),
+                marker::DELETE => {
+                    next.remove(&(m.ns.clone(), m.id));
+                }
+                _ => {
+                    let expires_secs = (m.lifetime_secs > 0.0).then_some(now + m.lifetime_secs);
+                    next.insert(
+                        (m.ns.clone(), m.id),
+                        Entry {
+                            circle: circle_of(m),
+                            expires_secs,
+                        },
+                    );
+                }
             }
         }
         let was_valid = self.valid;
@@ -159,65 +187,45 @@ impl ObstacleSet {
         self.event_if_changed(!was_valid)
     }
 
-    fn apply_one(
-        &self,
-        next: &mut BTreeMap<(String, i32), Entry>,
-        m: &MarkerIn,
-        now: f64,
-    ) -> Result<(), String> {
-        let name = format!("marker `{}`/{}", m.ns, m.id);
+    /// Whether `m` can be applied; the error names the marker and what is wrong.
+    fn check(&self, m: &MarkerIn) -> Result<(), String> {
+        let name = || format!("marker `{}`/{}", m.ns, m.id);
         match m.action {
-            marker::DELETEALL => {
-                if m.ns.is_empty() {
-                    next.clear();
-                } else {
-                    next.retain(|(ns, _), _| *ns != m.ns);
-                }
-                return Ok(());
-            }
-            marker::DELETE => {
-                next.remove(&(m.ns.clone(), m.id));
-                return Ok(());
-            }
+            marker::DELETEALL | marker::DELETE => return Ok(()),
             marker::ADD => {}
-            other => return Err(format!("{name}: unknown action {other}")),
+            other => return Err(format!("{}: unknown action {other}", name())),
         }
         if m.kind != marker::SPHERE && m.kind != marker::CYLINDER {
             return Err(format!(
-                "{name} is a {}: only SPHERE and CYLINDER obstacles are supported (the node \
+                "{} is a {}: only SPHERE and CYLINDER obstacles are supported (the node \
                  does not plan around a subset of the obstacles)",
+                name(),
                 marker::type_name(m.kind)
             ));
         }
         let frame = strip_slash(&m.frame_id);
         if frame != self.base_frame {
             return Err(format!(
-                "{name} is in frame `{}`, expected base_frame `{}`",
-                m.frame_id, self.base_frame
+                "{} is in frame `{}`, expected base_frame `{}`",
+                name(),
+                m.frame_id,
+                self.base_frame
             ));
         }
         if !(m.scale_m[0].is_finite() && m.scale_m[1].is_finite()) {
-            return Err(format!("{name}: scale {:?} is not finite", m.scale_m));
+            return Err(format!("{}: scale {:?} is not finite", name(), m.scale_m));
         }
         if !(m.lifetime_secs.is_finite() && m.lifetime_secs >= 0.0) {
             return Err(format!(
-                "{name}: lifetime {} s is not finite and >= 0",
+                "{}: lifetime {} s is not finite and >= 0",
+                name(),
                 m.lifetime_secs
             ));
         }
-        let circle = CircleObstacle {
-            center_m: [m.position_m[0], m.position_m[1]],
-            radius_m: 0.5 * m.scale_m[0].max(m.scale_m[1]),
-        };
-        circle.validate(&name).map_err(|e| e.to_string())?;
-        let expires_secs = (m.lifetime_secs > 0.0).then_some(now + m.lifetime_secs);
-        next.insert(
-            (m.ns.clone(), m.id),
-            Entry {
-                circle,
-                expires_secs,
-            },
-        );
+        let circle = circle_of(m);
+        if circle.validate("").is_err() {
+            return circle.validate(&name()).map_err(|e| e.to_string());
+        }
         Ok(())
     }
 
