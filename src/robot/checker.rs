@@ -94,11 +94,23 @@ pub struct Checker {
     max_depth: usize,
     frames: Vec<Frame>,
     centers: Vec<Vector3<f64>>,
+    /// `centers_ready[g]`: group `g`'s sphere centres are those of the configuration last
+    /// evaluated (they are computed on first use, for the groups a narrow phase needs).
+    centers_ready: Vec<bool>,
+    /// Sphere centres (base frame) of the configuration last evaluated, by coordinate.
+    cx: Vec<f64>,
+    cy: Vec<f64>,
+    cz: Vec<f64>,
+    /// Sphere centres in their body frames and radii (copied from the robot, contiguous).
+    local_centers: Vec<Vector3<f64>>,
+    radii: Vec<f64>,
     group_centers: Vec<Vector3<f64>>,
     /// Clearance rows: row 0 and 1 the segment ends, row d + 2 the midpoint at depth d; each row
     /// holds the groups' world clearances, then the group pairs' self-clearances.
     rows: Vec<f64>,
     bounds: Vec<f64>,
+    /// Per group, the motion bound of the whole current segment (`span` 1).
+    unit_bounds: Vec<f64>,
     delta: Vec<f64>,
     q_tmp: Vec<f64>,
     jac: Vec<[f64; 6]>,
@@ -162,9 +174,16 @@ impl Checker {
             max_depth,
             frames: robot.frames_scratch(),
             centers: vec![Vector3::zeros(); robot.spheres.len()],
+            centers_ready: Vec::new(),
+            cx: vec![0.0; robot.spheres.len()],
+            cy: vec![0.0; robot.spheres.len()],
+            cz: vec![0.0; robot.spheres.len()],
+            local_centers: robot.spheres.iter().map(|s| s.center).collect(),
+            radii: robot.spheres.iter().map(|s| s.radius).collect(),
             group_centers: Vec::new(),
             rows: vec![0.0; row * (max_depth + 3)],
             bounds: Vec::new(),
+            unit_bounds: Vec::new(),
             delta: vec![0.0; dof],
             q_tmp: vec![0.0; dof],
             jac: vec![[0.0; 6]; dof],
@@ -175,7 +194,9 @@ impl Checker {
 
     fn with_sized_buffers(mut self) -> Self {
         self.group_centers = vec![Vector3::zeros(); self.groups.len()];
+        self.centers_ready = vec![false; self.groups.len()];
         self.bounds = vec![0.0; self.groups.len()];
+        self.unit_bounds = vec![0.0; self.groups.len()];
         self
     }
 
@@ -195,67 +216,127 @@ impl Checker {
     }
 
     /// Fills clearance row `row` for `q`; returns (world, self) minima.
+    ///
+    /// A group's world clearance is the smallest over the obstacles of the bounding-ball bound
+    /// when it is above `exact_below_m`, else of the group's exact sphere distances; a group
+    /// pair's self-clearance the bounding-ball bound when above `exact_below_m`, else the
+    /// smallest sphere-pair distance (`tests::reference_row` computes both plainly). Sphere
+    /// centres are computed only for the groups a narrow phase needs, and the loops are written
+    /// without data-dependent branches (minima in independent lanes).
     fn eval_row(&mut self, world: &World, q: &[f64], row: usize) -> (f64, f64) {
-        let robot = &*self.robot;
-        robot.body_frames(q, &mut self.frames);
-        robot.sphere_centers(&self.frames, &mut self.centers);
+        self.robot.body_frames(q, &mut self.frames);
         for (gc, g) in self.group_centers.iter_mut().zip(&self.groups) {
             *gc = self.frames[g.body].point(&g.center);
         }
+        self.centers_ready.fill(false);
         let n = self.row_len();
-        let out = &mut self.rows[row * n..(row + 1) * n];
+        let ng = self.groups.len();
         let exact_below = self.exact_below_m;
         let mut world_min = f64::INFINITY;
-        for (gi, g) in self.groups.iter().enumerate() {
-            let gc = &self.group_centers[gi];
-            let mut best = f64::INFINITY;
+        for gi in 0..ng {
+            let (gc, g_radius) = (self.group_centers[gi], self.groups[gi].radius);
+            // With every bound above `exact_below` the clearance is their minimum.
+            let mut bound_min = f64::INFINITY;
+            let mut all_far = true;
             for obstacle in &world.obstacles {
-                let lb = obstacle.distance_lower_bound(gc) - g.radius;
-                if lb >= best {
-                    continue;
-                }
-                if lb > exact_below {
-                    best = lb;
-                    continue;
-                }
-                for s in g.spheres.clone() {
-                    let c = &self.centers[s];
-                    let r = robot.spheres[s].radius;
-                    if obstacle.distance_lower_bound(c) - r >= best {
-                        continue;
-                    }
-                    let d = obstacle.signed_distance(c).0 - r;
-                    best = best.min(d);
-                }
+                let lb = obstacle.distance_lower_bound(&gc) - g_radius;
+                bound_min = bound_min.min(lb);
+                all_far &= lb > exact_below;
             }
-            out[gi] = best;
+            let best = if all_far {
+                bound_min
+            } else {
+                self.ensure_centers(gi);
+                self.group_world_clearance(world, gi)
+            };
+            self.rows[row * n + gi] = best;
             world_min = world_min.min(best);
         }
         let mut self_min = f64::INFINITY;
-        let ng = self.groups.len();
-        for (pi, &(a, b)) in self.group_pairs.iter().enumerate() {
-            let (ga, gb) = (&self.groups[a as usize], &self.groups[b as usize]);
-            let lb = (self.group_centers[a as usize] - self.group_centers[b as usize]).norm()
-                - ga.radius
-                - gb.radius;
+        for pi in 0..self.group_pairs.len() {
+            let (a, b) = self.group_pairs[pi];
+            let (a, b) = (a as usize, b as usize);
+            let (ra, rb) = (self.groups[a].radius, self.groups[b].radius);
+            let lb = (self.group_centers[a] - self.group_centers[b]).norm() - ra - rb;
             let value = if lb > exact_below {
                 lb
             } else {
-                let mut best = f64::INFINITY;
-                for i in ga.spheres.clone() {
-                    for j in gb.spheres.clone() {
-                        let d = (self.centers[i] - self.centers[j]).norm()
-                            - robot.spheres[i].radius
-                            - robot.spheres[j].radius;
-                        best = best.min(d);
-                    }
-                }
-                best
+                self.ensure_centers(a);
+                self.ensure_centers(b);
+                self.group_pair_clearance(a, b)
             };
-            out[ng + pi] = value;
+            self.rows[row * n + ng + pi] = value;
             self_min = self_min.min(value);
         }
         (world_min, self_min)
+    }
+
+    /// Group `g`'s world clearance when some obstacle is within `exact_below_m` of its
+    /// bounding ball (its sphere centres computed): obstacles whose bound cannot beat the best
+    /// so far are skipped, far ones give their bound, near ones their exact sphere distances.
+    fn group_world_clearance(&self, world: &World, g: usize) -> f64 {
+        let group = &self.groups[g];
+        let gc = &self.group_centers[g];
+        let mut best = f64::INFINITY;
+        for obstacle in &world.obstacles {
+            let lb = obstacle.distance_lower_bound(gc) - group.radius;
+            if lb >= best {
+                continue;
+            }
+            if lb > self.exact_below_m {
+                best = lb;
+                continue;
+            }
+            for s in group.spheres.clone() {
+                let (c, r) = (self.sphere_center(s), self.radii[s]);
+                if obstacle.distance_lower_bound(&c) - r >= best {
+                    continue;
+                }
+                let d = obstacle.signed_distance(&c).0 - r;
+                best = best.min(d);
+            }
+        }
+        best
+    }
+
+    /// Sphere `s`'s centre (base frame; its group's centres computed).
+    #[inline]
+    fn sphere_center(&self, s: usize) -> Vector3<f64> {
+        Vector3::new(self.cx[s], self.cy[s], self.cz[s])
+    }
+
+    /// Computes group `g`'s sphere centres for the current body frames unless done already.
+    #[inline]
+    fn ensure_centers(&mut self, g: usize) {
+        if self.centers_ready[g] {
+            return;
+        }
+        let group = &self.groups[g];
+        let frame = &self.frames[group.body];
+        for s in group.spheres.clone() {
+            let c = frame.point(&self.local_centers[s]);
+            (self.cx[s], self.cy[s], self.cz[s]) = (c.x, c.y, c.z);
+        }
+        self.centers_ready[g] = true;
+    }
+
+    /// The smallest distance between the spheres of groups `a` and `b` (their centres
+    /// computed): every pair, the minimum kept in four lanes so that no pair waits for the last.
+    fn group_pair_clearance(&self, a: usize, b: usize) -> f64 {
+        let sb = self.groups[b].spheres.clone();
+        let (bx, by, bz) = (&self.cx[sb.clone()], &self.cy[sb.clone()], &self.cz[sb.clone()]);
+        let br = &self.radii[sb];
+        let mut lanes = [f64::INFINITY; 4];
+        for i in self.groups[a].spheres.clone() {
+            let (x, y, z, r) = (self.cx[i], self.cy[i], self.cz[i], self.radii[i]);
+            for (k, (((xj, yj), zj), rj)) in bx.iter().zip(by).zip(bz).zip(br).enumerate() {
+                let (dx, dy, dz) = (x - xj, y - yj, z - zj);
+                // `(c_i - c_j).norm() - r_i - r_j`, term for term.
+                let d = (dx * dx + dy * dy + dz * dz).sqrt() - r - rj;
+                lanes[k % 4] = lanes[k % 4].min(d);
+            }
+        }
+        lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]))
     }
 
     /// Checks one configuration.
@@ -286,15 +367,8 @@ impl Checker {
         let dof = self.robot.dof();
         let span = t1 - t0;
         let ng = self.groups.len();
-        for (g, b) in self.bounds.iter_mut().enumerate() {
-            let lever = &self.group_lever[g * dof..(g + 1) * dof];
-            *b = span
-                * self
-                    .delta
-                    .iter()
-                    .zip(lever)
-                    .map(|(d, l)| d.abs() * l)
-                    .sum::<f64>();
+        for (b, unit) in self.bounds.iter_mut().zip(&self.unit_bounds) {
+            *b = span * unit;
         }
         let mut proven = f64::INFINITY;
         let mut ok = true;
@@ -362,6 +436,20 @@ impl Checker {
         Some(left.min(right))
     }
 
+    /// The motion bound of every group over the whole segment `delta`.
+    fn set_unit_bounds(&mut self) {
+        let dof = self.robot.dof();
+        for (g, b) in self.unit_bounds.iter_mut().enumerate() {
+            let lever = &self.group_lever[g * dof..(g + 1) * dof];
+            *b = self
+                .delta
+                .iter()
+                .zip(lever)
+                .map(|(d, l)| d.abs() * l)
+                .sum::<f64>();
+        }
+    }
+
     /// Checks a trajectory of `h` waypoints (`traj` is `h x dof` row-major): every waypoint
     /// and every segment (swept) against `margin` (m).
     pub fn check_trajectory(
@@ -395,6 +483,7 @@ impl Checker {
             if let Some(p) = prev {
                 if result.collision_free {
                     self.robot.joint_delta(p, q, &mut self.delta);
+                    self.set_unit_bounds();
                     let mut evals = 0;
                     let swept = self.segment(world, p, (0.0, 0), (1.0, 1), 0, margin, &mut evals);
                     result.evaluations += evals;
