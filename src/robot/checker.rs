@@ -408,20 +408,23 @@ impl Checker {
         for (b, unit) in self.bounds.iter_mut().zip(&self.unit_bounds) {
             *b = span * unit;
         }
+        // Every row, without an early exit (the rows are few and the exit hard to predict).
+        let (row_a, row_b) = (
+            &self.rows[ra * n..(ra + 1) * n],
+            &self.rows[rb * n..(rb + 1) * n],
+        );
+        let pair_bounds = self
+            .group_pairs
+            .iter()
+            .map(|&(a, b)| self.bounds[a as usize] + self.bounds[b as usize]);
         let mut proven = f64::INFINITY;
         let mut ok = true;
-        for i in 0..n {
-            let (ca, cb) = (self.rows[ra * n + i], self.rows[rb * n + i]);
-            let bound = if i < ng {
-                self.bounds[i]
-            } else {
-                let (a, b) = self.group_pairs[i - ng];
-                self.bounds[a as usize] + self.bounds[b as usize]
-            };
+        for ((&ca, &cb), bound) in row_a
+            .iter()
+            .zip(row_b)
+            .zip(self.bounds.iter().copied().chain(pair_bounds))
+        {
             let (lo, hi) = (ca.min(cb), ca.max(cb));
-            if lo == f64::INFINITY {
-                continue;
-            }
             // min over t of max(c_a - B t, c_b - B (1 - t)).
             let guaranteed = if !hi.is_finite() {
                 lo - bound
@@ -430,11 +433,9 @@ impl Checker {
             } else {
                 hi - bound
             };
-            if !(guaranteed > margin) {
-                ok = false;
-                break;
-            }
-            proven = proven.min(guaranteed);
+            let skip = lo == f64::INFINITY;
+            ok &= skip || guaranteed > margin;
+            proven = if skip { proven } else { proven.min(guaranteed) };
         }
         if ok {
             return Some(proven);
