@@ -404,7 +404,6 @@ impl Checker {
         let n = self.row_len();
         let dof = self.robot.dof();
         let span = t1 - t0;
-        let ng = self.groups.len();
         for (b, unit) in self.bounds.iter_mut().zip(&self.unit_bounds) {
             *b = span * unit;
         }
