@@ -194,11 +194,12 @@ class Peer:
                     'new': [(round(t, 4), [round(x, 5) for x in p], [round(x, 4) for x in v])
                             for t, p, v in zip(times[:4], positions[:4], velocities[:4])],
                     'new_n': len(times)})
-        # The first point is about one period of motion from the current state: at most two
-        # periods at full speed, allowing for tick and delivery jitter (checked when this message
-        # came about one period after the previous one, i.e. the peer was not lagging).
+        # The first point is its own time of motion from the current state: at full speed, plus
+        # one period for tick and delivery jitter (checked when this message came about one
+        # period after the previous one, i.e. the peer was not lagging). The first point is one
+        # period ahead, or a point of the trajectory within that period.
         if self.receipts[-2:-1] and 0.5 * self.period <= now - self.receipts[-2] <= 1.5 * self.period:
-            reach = self.cfg['max_velocity_rad_s'] * 2.0 * times[0] + 2e-3
+            reach = self.cfg['max_velocity_rad_s'] * (times[0] + self.period) + 2e-3
             excess = max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach
             if self.measured is not None:
                 # Or one period of motion from where the arm is (a hold at the measured state).
